@@ -1,0 +1,131 @@
+"""Checkpoints: a state_dict plus plain data (config, history, metrics), never a pickle of code.
+
+Written atomically (a temporary file in the same folder, then os.replace), so a crash mid-write
+never leaves a file that loads; read with torch.load(weights_only=True), so a crafted file cannot
+run code; and checked against its own config key, so a renamed or edited file is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aecore.config import TrainConfig
+from aecore.models import Autoencoder, build_model
+from aecore.train import EpochStats
+
+FORMAT = "aecore-checkpoint"
+VERSION = 1
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, corrupt, or does not match its config."""
+
+
+@dataclass
+class Checkpoint:
+    config: TrainConfig
+    model: Autoencoder
+    history: list[EpochStats] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # device, seconds, versions, created
+
+
+def runs_dir() -> Path:
+    """Where trained runs are saved: AECORE_RUNS_DIR, else ~/.cache/aecore/runs."""
+    return Path(os.environ.get("AECORE_RUNS_DIR") or Path.home() / ".cache" / "aecore" / "runs")
+
+
+def checkpoint_name(cfg: TrainConfig) -> str:
+    return f"{cfg.model}-{cfg.dataset}-{cfg.key()}.pt"
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+
+
+def save_checkpoint(
+    path: Path | str,
+    cfg: TrainConfig,
+    model: Autoencoder,
+    history: list[EpochStats],
+    metrics: dict[str, float],
+    info: dict[str, Any] | None = None,
+) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "key": cfg.key(),
+        "config": cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": [asdict(h) for h in history],
+        "metrics": dict(metrics),
+        "info": {"torch": str(torch.__version__), "created": time.time(), **(info or {})},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path.name} is not a readable checkpoint ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not an aecore checkpoint")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path.name} has format version {payload.get('version')!r}")
+    try:
+        cfg = TrainConfig.from_dict(payload["config"])
+        if cfg.key() != payload["key"]:
+            raise CheckpointError(f"{path.name}: its config does not match its key")
+        model = build_model(
+            cfg.model, _shape(payload), cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight
+        )
+        model.load_state_dict(payload["state_dict"])
+        history = [EpochStats(**h) for h in payload["history"]]
+    except CheckpointError:
+        raise
+    except Exception as err:  # a wrong shape, a missing key, a bad config: all mean "corrupt"
+        raise CheckpointError(f"{path.name} does not match its config ({err})") from err
+    model.to(device).eval()
+    return Checkpoint(cfg, model, history, dict(payload["metrics"]), dict(payload["info"]))
+
+
+def _shape(payload: dict[str, Any]) -> tuple[int, int, int]:
+    from aecore.data import DATASETS
+
+    return tuple(payload["info"].get("shape") or DATASETS[payload["config"]["dataset"]].meta["shape"])
+
+
+def find_checkpoint(cfg: TrainConfig, dirs: list[Path] | None = None) -> Path | None:
+    """The first existing checkpoint for cfg: the runs folder, then the bundled one."""
+    for folder in dirs if dirs is not None else [runs_dir(), BUNDLED_DIR]:
+        path = folder / checkpoint_name(cfg)
+        if path.is_file():
+            return path
+    return None

@@ -1,0 +1,201 @@
+"""python -m aecore: the same functions the app uses, from a terminal.
+
+Every failure the user can fix (a bad argument, a missing dataset, a corrupt checkpoint) prints
+one line and exits with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, fields
+
+from aecore.config import LOSSES, OPTIMIZERS, TrainConfig
+from aecore.corruptions import CORRUPTIONS
+from aecore.data import DATASETS, DatasetUnavailable, available_offline
+from aecore.models import MODELS, REGULARIZERS, build_model, count_params, summary
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of argparse's usage block
+        raise UsageError(f"{message} (see: python -m aecore {self.prog.split()[-1]} --help)")
+
+
+def cmd_list(args) -> dict:
+    return {
+        "datasets": [
+            {
+                "name": e.name,
+                "label": e.label,
+                "shape": list(e.meta["shape"]),
+                "on_disk": available_offline(e.name),
+            }
+            for e in DATASETS
+        ],
+        "corruptions": [
+            {"name": e.name, "label": e.label} | {k: v for k, v in e.meta.items() if k != "label"}
+            for e in CORRUPTIONS
+        ],
+        "models": [
+            {
+                "name": e.name,
+                "label": e.label,
+                "family": e.meta["family"],
+                "uses_latent": e.meta.get("uses_latent", True),
+            }
+            for e in MODELS
+        ],
+    }
+
+
+def cmd_summary(args) -> dict:
+    shape = tuple(DATASETS[args.dataset].meta["shape"])
+    model = build_model(args.model, shape, args.latent, args.width)
+    return {
+        "model": args.model,
+        "dataset": args.dataset,
+        "input_shape": list(shape),
+        "params": count_params(model),
+        "layers": [asdict(r) | {"output_shape": list(r.output_shape)} for r in summary(model)],
+    }
+
+
+def _config_from_args(args) -> TrainConfig:
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def _print_epoch(stats) -> None:
+    kl = f" kl {stats.val_kl:.3f}" if stats.val_kl is not None else ""
+    print(
+        f"epoch {stats.epoch}/{stats.epochs}  train {stats.train_loss:.4f}  "
+        f"val {stats.val_loss:.4f}{kl}  val PSNR {stats.val_psnr_db:.2f} dB  "
+        f"{stats.seconds:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _run_report(ckpt, cached: bool) -> dict:
+    cfg = ckpt.config
+    return {
+        "config_hash": cfg.key(),
+        "config": cfg.to_dict(),
+        "checkpoint": ckpt.info.get("path"),
+        "cached": cached,
+        "params": count_params(ckpt.model),
+        "epochs": len(ckpt.history),
+        "device": ckpt.info.get("device"),
+    } | ckpt.metrics
+
+
+def cmd_train(args) -> dict:
+    from aecore.runs import load_or_train, train_and_save
+
+    cfg = _config_from_args(args)
+    if args.force:
+        ckpt, cached = train_and_save(cfg, on_epoch=_print_epoch, device=args.device), False
+    else:
+        ckpt, cached = load_or_train(cfg, device=args.device, on_epoch=_print_epoch)
+    return _run_report(ckpt, cached)
+
+
+def cmd_evaluate(args) -> dict:
+    from aecore.checkpoints import load_checkpoint
+    from aecore.data import load_dataset
+    from aecore.evaluate import evaluate
+
+    ckpt = load_checkpoint(args.checkpoint, args.device or "cpu")
+    corruption = args.corruption or ckpt.config.corruption
+    level = args.level if args.level is not None else ckpt.config.level
+    if corruption != "none":
+        from aecore.corruptions import check_level
+
+        check_level(corruption, level)
+    ds = load_dataset(ckpt.config.dataset)
+    metrics = evaluate(ckpt.model, ds, corruption, level, ckpt.config.loss)
+    ckpt.info["path"] = args.checkpoint
+    ckpt.metrics = metrics
+    return _run_report(ckpt, True) | {"corruption": corruption, "level": level}
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m aecore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("list", help="datasets, corruptions and models")
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("summary", help="a model's layers and parameter count")
+    p.add_argument("model", choices=MODELS.names())
+    p.add_argument("--dataset", choices=DATASETS.names(), default="mnist")
+    p.add_argument("--latent", type=int, default=32)
+    p.add_argument("--width", type=int, default=256)
+    p.set_defaults(fn=cmd_summary)
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a configuration (or load it if trained before)")
+    p.add_argument("--dataset", choices=DATASETS.names(), default=d.dataset)
+    p.add_argument("--corruption", choices=CORRUPTIONS.names(), default=d.corruption)
+    p.add_argument("--level", type=float, default=d.level)
+    p.add_argument("--model", choices=MODELS.names(), default=d.model)
+    p.add_argument("--latent", type=int, default=d.latent)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--regularizer", choices=REGULARIZERS, default=d.regularizer)
+    p.add_argument("--reg-weight", dest="reg_weight", type=float, default=d.reg_weight)
+    p.add_argument("--loss", choices=LOSSES, default=d.loss)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--limit-train", dest="limit_train", type=int, default=d.limit_train)
+    p.add_argument("--augment", action="store_true")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest)")
+    p.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test metrics of a saved checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--corruption", choices=CORRUPTIONS.names(), default=None)
+    p.add_argument("--level", type=float, default=None)
+    p.add_argument("--device", default=None)
+    p.set_defaults(fn=cmd_evaluate)
+
+    for p in sub.choices.values():
+        p.add_argument("--json", action="store_true", help="print one JSON object as last line")
+    return parser
+
+
+def _print_human(result: dict) -> None:
+    for key, value in result.items():
+        if isinstance(value, list | dict):
+            value = json.dumps(value)
+        elif isinstance(value, float):
+            value = f"{value:.4g}"
+        print(f"{key:>20}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aecore.checkpoints import CheckpointError
+    from aecore.train import TrainingDiverged
+
+    try:
+        args = build_parser().parse_args(argv)
+        result = args.fn(args)
+    except (UsageError, ValueError, DatasetUnavailable, CheckpointError, TrainingDiverged) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled; nothing was saved", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_human(result)
+    return 0

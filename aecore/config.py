@@ -1,0 +1,122 @@
+"""TrainConfig: everything that decides a training run. Frozen; its key() names the checkpoint.
+
+Validated on construction, so a config that exists is one that can train. Fields a model ignores
+are normalised (a conv model's latent size to 0, the level of "none" to 0) so that runs which
+would be identical share one key and one checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from aecore.corruptions import CORRUPTIONS, check_level
+from aecore.data import DATASETS
+from aecore.models import MODELS, REGULARIZERS
+
+LOSSES = ("mse", "bce")
+OPTIMIZERS = ("adam", "adadelta")
+SCHEMA = 1  # bump when a change to training makes old checkpoints stale
+
+# (low, high) for every numeric field; the message of a failed check names them.
+RANGES: dict[str, tuple[float, float]] = {
+    "latent": (1, 1024),
+    "width": (8, 4096),
+    "reg_weight": (0.0, 10.0),
+    "lr": (1e-6, 10.0),
+    "batch_size": (1, 65536),
+    "epochs": (1, 1000),
+    "seed": (0, 2**31 - 1),
+    "limit_train": (0, 10_000_000),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "mnist"
+    corruption: str = "gaussian"
+    level: float = 0.5
+    model: str = "conv_same"
+    latent: int = 32  # code size of MLP models and VAEs; conv models have a feature-map code
+    width: int = 256  # hidden width of deep_mlp (layers 2w and w)
+    regularizer: str = "none"  # none | sparse (L1 on the code) | contractive (encoder Jacobian)
+    reg_weight: float = 0.0
+    loss: str = "mse"
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 5
+    seed: int = 0
+    limit_train: int = 0  # train on the first K training images only; 0 = all
+    augment: bool = False  # random flips and small rotations of the clean images
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+        for name in ("dataset", "corruption", "model"):
+            {"dataset": DATASETS, "corruption": CORRUPTIONS, "model": MODELS}[name][
+                getattr(self, name)
+            ]
+        if self.corruption != "none":  # "none" takes any level and stores 0
+            check_level(self.corruption, self.level)
+        meta = MODELS[self.model].meta
+        unused = {
+            "latent": not meta.get("uses_latent", True),
+            "width": not meta.get("uses_width", False),
+            "reg_weight": self.regularizer == "none",
+        }
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if not unused.get(name) and not low <= value <= high:
+                raise ValueError(f"{name} must be between {low} and {high}, got {value!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.regularizer not in REGULARIZERS:
+            raise ValueError(
+                f"regularizer must be one of {', '.join(REGULARIZERS)}, got {self.regularizer!r}"
+            )
+        if meta["family"] == "vae" and self.regularizer != "none":
+            raise ValueError("a VAE is already regularised by its KL term; use regularizer 'none'")
+        normalised = {
+            "level": 0.0 if self.corruption == "none" else float(self.level),
+            "latent": 0 if unused["latent"] else self.latent,
+            "width": 0 if unused["width"] else self.width,
+            "reg_weight": 0.0 if unused["reg_weight"] else float(self.reg_weight),
+            "lr": float(self.lr),
+        }
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+
+    def key(self) -> str:
+        """A stable 16-hex-digit name: equal across processes and machines (not Python's hash())."""
+        blob = json.dumps({"schema": SCHEMA, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from untrusted values (a URL, a checkpoint, JSON); unknown names are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    expected = {"str": str, "int": int, "float": float, "bool": bool}[str(annotation)]
+    if expected is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise ValueError(f"{name} must be a {expected.__name__}, got {value!r}")

@@ -1,0 +1,158 @@
+"""Corruptions: pure, batched functions (images, level, generator) -> images in [0, 1].
+
+`images` is float (N, C, H, W) in [0, 1] on any device; `generator` is a torch.Generator on the
+same device, so the same seed gives the same corruption. Pixel-wise corruptions hit all channels of
+a pixel together, as a dead or saturated sensor pixel would.
+
+Each entry's meta gives the level's name, range, default and slider step; `check_level` turns an
+out-of-range level into a ValueError that names the range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from aecore.registry import Registry
+
+CORRUPTIONS = Registry("corruption")
+
+
+def check_level(name: str, level: float) -> float:
+    """Return `level` as a float, or raise ValueError naming the allowed range."""
+    entry = CORRUPTIONS[name]
+    what, low, high = entry.meta["level_name"], entry.meta["min"], entry.meta["max"]
+    if not isinstance(level, int | float) or math.isnan(level) or not low <= level <= high:
+        raise ValueError(f"{entry.label}: {what} must be between {low} and {high}, got {level!r}")
+    if entry.meta.get("integer") and float(level) != int(level):
+        raise ValueError(f"{entry.label}: {what} must be a whole number, got {level!r}")
+    return float(level)
+
+
+def corrupt(name: str, images: torch.Tensor, level: float, generator: torch.Generator):
+    """Apply a registered corruption after checking its level."""
+    return CORRUPTIONS[name].fn(images, check_level(name, level), generator)
+
+
+def _pixel_uniform(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One uniform draw per pixel, shared by the channels: (N, 1, H, W)."""
+    n, _, h, w = images.shape
+    return torch.rand((n, 1, h, w), generator=generator, device=images.device)
+
+
+@CORRUPTIONS.register(
+    "none", label="None (plain autoencoder)", level_name="level", min=0, max=0, default=0, step=1
+)
+def no_corruption(images: torch.Tensor, level: float, generator: torch.Generator):
+    return images
+
+
+@CORRUPTIONS.register(
+    "salt_pepper",
+    label="Salt and pepper",
+    level_name="probability p",
+    min=0.0,
+    max=1.0,
+    default=0.1,
+    step=0.01,
+)
+def salt_pepper(images: torch.Tensor, p: float, generator: torch.Generator):
+    """Each pixel becomes black with probability p/2 and white with probability p/2."""
+    u = _pixel_uniform(images, generator)
+    out = images.masked_fill(u < p / 2, 0.0)
+    return out.masked_fill((u >= p / 2) & (u < p), 1.0)
+
+
+@CORRUPTIONS.register(
+    "gaussian",
+    label="Gaussian noise",
+    level_name="sigma",
+    min=0.0,
+    max=2.0,
+    default=0.5,
+    step=0.05,
+)
+def gaussian(images: torch.Tensor, sigma: float, generator: torch.Generator):
+    """Add N(0, sigma^2) per value, then clip to [0, 1] (as the Keras blog post does)."""
+    noise = torch.randn(images.shape, generator=generator, device=images.device)
+    return (images + sigma * noise).clamp_(0.0, 1.0)
+
+
+@CORRUPTIONS.register(
+    "masking",
+    label="Masking (zeroed pixels)",
+    level_name="fraction zeroed",
+    min=0.0,
+    max=1.0,
+    default=0.3,
+    step=0.05,
+)
+def masking(images: torch.Tensor, fraction: float, generator: torch.Generator):
+    return images.masked_fill(_pixel_uniform(images, generator) < fraction, 0.0)
+
+
+@CORRUPTIONS.register(
+    "stripes",
+    label="Black stripes",
+    level_name="rows",
+    min=0,
+    max=32,
+    default=10,
+    step=1,
+    integer=True,
+)
+def stripes(images: torch.Tensor, rows: float, generator: torch.Generator):
+    """Blacken `rows` distinct full-width rows per image (all rows if the image is shorter)."""
+    n, _, h, _ = images.shape
+    k = min(int(rows), h)
+    # Random distinct rows per image: the k smallest of h uniform keys.
+    keys = torch.rand((n, h), generator=generator, device=images.device)
+    chosen = keys.argsort(dim=1)[:, :k]
+    hit = torch.zeros((n, h), dtype=torch.bool, device=images.device).scatter_(1, chosen, True)
+    return images.masked_fill(hit[:, None, :, None], 0.0)
+
+
+@CORRUPTIONS.register(
+    "block",
+    label="Gray block (inpainting)",
+    level_name="side (pixels)",
+    min=0,
+    max=32,
+    default=10,
+    step=1,
+    integer=True,
+)
+def block(images: torch.Tensor, side: float, generator: torch.Generator):
+    """Cover a side x side square at a random place, fully inside the image, with gray 0.5."""
+    n, _, h, w = images.shape
+    s = min(int(side), h, w)
+    top = torch.randint(0, h - s + 1, (n,), generator=generator, device=images.device)
+    left = torch.randint(0, w - s + 1, (n,), generator=generator, device=images.device)
+    rows = torch.arange(h, device=images.device)
+    cols = torch.arange(w, device=images.device)
+    in_rows = (rows[None] >= top[:, None]) & (rows[None] < top[:, None] + s)  # (N, H)
+    in_cols = (cols[None] >= left[:, None]) & (cols[None] < left[:, None] + s)  # (N, W)
+    inside = in_rows[:, :, None] & in_cols[:, None, :]
+    return images.masked_fill(inside[:, None], 0.5)
+
+
+@CORRUPTIONS.register(
+    "blur",
+    label="Gaussian blur",
+    level_name="sigma (pixels)",
+    min=0.0,
+    max=5.0,
+    default=1.5,
+    step=0.1,
+)
+def blur(images: torch.Tensor, sigma: float, generator: torch.Generator):
+    """Gaussian blur; the kernel spans +-3 sigma, cut to the image size (deterministic)."""
+    if sigma <= 0:
+        return images
+    _, _, h, w = images.shape
+    size = 2 * math.ceil(3 * sigma) + 1
+    odd_below = lambda n: n if n % 2 else n - 1  # noqa: E731
+    kernel = [min(size, odd_below(w)), min(size, odd_below(h))]
+    return TF.gaussian_blur(images, kernel_size=kernel, sigma=[sigma, sigma])

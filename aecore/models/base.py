@@ -1,0 +1,146 @@
+"""What every autoencoder shares: encode/decode, its own loss terms, and a Keras-style summary.
+
+Loss scales are named, because sum-vs-mean confusion is the most asked question about the
+PyTorch VAE example:
+- plain autoencoders train on the reconstruction loss *averaged over pixels* (MSE or BCE per
+  pixel), plus an optional regulariser on the code;
+- VAEs train on the negative ELBO *per image in nats*: reconstruction summed over pixels plus the
+  KL term (Kingma & Welling 2014, Appendix B).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+REGULARIZERS = ("none", "sparse", "contractive")
+
+
+def reconstruction_per_image(raw: torch.Tensor, clean: torch.Tensor, loss: str, output: str):
+    """Summed-over-pixels reconstruction loss of each image, (N,).
+
+    `raw` is the decoder's output before its final activation. For a sigmoid output BCE is taken
+    on the logits, which is exact and avoids log(0).
+    """
+    if output == "sigmoid":
+        if loss == "bce":
+            per_value = F.binary_cross_entropy_with_logits(raw, clean, reduction="none")
+        else:
+            per_value = (torch.sigmoid(raw) - clean).square()
+    else:  # an unbounded output (JANet's leaky ReLU): BCE needs it clamped into (0, 1)
+        x_hat = F.leaky_relu(raw)
+        if loss == "bce":
+            x_hat = x_hat.clamp(1e-6, 1 - 1e-6)
+            per_value = F.binary_cross_entropy(x_hat, clean, reduction="none")
+        else:
+            per_value = (x_hat - clean).square()
+    return per_value.flatten(1).sum(1)
+
+
+class Autoencoder(nn.Module):
+    """Subclasses set `encoder` and `decoder` (nn.Sequential, decoder without final activation)."""
+
+    variational = False
+    output = "sigmoid"  # the decoder's final activation: "sigmoid" or "leaky_relu"
+
+    def __init__(self, shape: tuple[int, int, int], latent: int) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        self.latent = latent
+        self.regularizer = "none"
+        self.reg_weight = 0.0
+        # Noise inside the loss (VAE sampling, the contractive estimate) draws from this generator
+        # when set, so runs in parallel threads stay reproducible.
+        self.generator: torch.Generator | None = None
+
+    def noise_like(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.randn(t.shape, generator=self.generator, device=t.device, dtype=t.dtype)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> code z."""
+        return self.encoder(x)
+
+    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """code z -> reconstruction (N, C, H, W)."""
+        raw = self.decode_raw(z)
+        return torch.sigmoid(raw) if self.output == "sigmoid" else F.leaky_relu(raw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction for display and metrics, clipped to [0, 1]; deterministic for a VAE."""
+        return self.forward(x).clamp(0.0, 1.0)
+
+    def loss_terms(self, noisy: torch.Tensor, clean: torch.Tensor, loss: str):
+        """Batch-mean loss terms; "loss" is what the optimiser minimises."""
+        if self.regularizer == "contractive":
+            noisy = noisy.detach().requires_grad_(True)
+        z = self.encode(noisy)
+        pixels = clean[0].numel()
+        recon = reconstruction_per_image(self.decode_raw(z), clean, loss, self.output) / pixels
+        terms = {"recon": recon.mean()}
+        if self.regularizer == "sparse":
+            terms["reg"] = self.reg_weight * z.flatten(1).abs().sum(1).mean()
+        elif self.regularizer == "contractive":
+            v = self.noise_like(z)
+            terms["reg"] = self.reg_weight * jacobian_frobenius_sq(z, noisy, v).mean()
+        terms["loss"] = terms["recon"] + terms.get("reg", 0.0)
+        return terms
+
+
+def jacobian_frobenius_sq(z: torch.Tensor, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Unbiased one-sample estimate of ||dz/dx||_F^2 per image, (N,), with v ~ N(0, I) like z.
+
+    For v ~ N(0, I) in code space, E ||v^T J||^2 = trace(J J^T) = ||J||_F^2, so one extra
+    backward pass replaces the latent-size many that the exact Jacobian needs (Rifai et al. 2011
+    define the penalty; the estimator is Hutchinson's).
+    """
+    (vjp,) = torch.autograd.grad(z, x, grad_outputs=v, create_graph=True)
+    return vjp.flatten(1).square().sum(1)
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+
+
+def summary(model: Autoencoder) -> list[LayerRow]:
+    """One row per leaf layer, in call order, as Keras' model.summary() prints them."""
+    rows: list[LayerRow] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if name and not list(module.children()):
+
+            def record(mod, _inputs, out, name=name):
+                params = sum(p.numel() for p in mod.parameters())
+                shape = (None, *out.shape[1:])
+                rows.append(LayerRow(name, type(mod).__name__, shape, params))
+
+            hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            device = next(model.parameters()).device
+            model(torch.zeros((1, *model.shape), device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    last = rows[-1].output_shape
+    rows.append(LayerRow("output", "Sigmoid" if model.output == "sigmoid" else "LeakyReLU", last, 0))
+    return rows
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,3 @@
+from aecore.registry import Registry
+
+MODELS = Registry("model")

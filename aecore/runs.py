@@ -1,0 +1,61 @@
+"""Train, evaluate and save in one call; or load the run if it was trained before."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from aecore.checkpoints import (
+    Checkpoint,
+    checkpoint_name,
+    find_checkpoint,
+    hardware,
+    load_checkpoint,
+    runs_dir,
+    save_checkpoint,
+)
+from aecore.config import TrainConfig
+from aecore.data import load_dataset
+from aecore.evaluate import evaluate
+from aecore.train import EpochStats, train
+
+
+def train_and_save(
+    cfg: TrainConfig,
+    on_epoch: Callable[[EpochStats], None] = lambda stats: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[float], None] = lambda fraction: None,
+    device: torch.device | str | None = None,
+    out_dir: Path | None = None,
+) -> Checkpoint | None:
+    """Train cfg, evaluate it on the test set and save it. A cancelled run saves nothing: None."""
+    ds = load_dataset(cfg.dataset)
+    t0 = time.perf_counter()
+    result = train(cfg, on_epoch, should_stop, on_batch, device=device, dataset=ds)
+    if result.cancelled:
+        return None
+    seconds = time.perf_counter() - t0
+    metrics = evaluate(result.model, ds, cfg.corruption, cfg.level, cfg.loss)
+    metrics["sec_per_epoch"] = result.sec_per_epoch
+    info = {
+        "device": result.device,
+        "hardware": hardware(),
+        "train_seconds": seconds,
+        "shape": list(ds.shape),
+    }
+    path = (out_dir or runs_dir()) / checkpoint_name(cfg)
+    save_checkpoint(path, cfg, result.model, result.history, metrics, info)
+    return Checkpoint(cfg, result.model.eval(), result.history, metrics, info | {"path": str(path)})
+
+
+def load_or_train(cfg: TrainConfig, device=None, **train_kwargs) -> tuple[Checkpoint | None, bool]:
+    """(checkpoint, cached): a saved run for cfg if one loads, else a freshly trained one."""
+    path = find_checkpoint(cfg)
+    if path is not None:
+        ckpt = load_checkpoint(path, device or "cpu")
+        ckpt.info["path"] = str(path)
+        return ckpt, True
+    return train_and_save(cfg, device=device, **train_kwargs), False

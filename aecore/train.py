@@ -1,0 +1,219 @@
+"""The training loop: one function, one progress callback, one stop flag.
+
+The whole dataset sits on the device as one float tensor; each batch is an index into it, and its
+corruption is drawn fresh, on the device, every time (denoising: corrupted in, clean as target).
+A fixed tenth of the training images is held out for validation.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from aecore.config import TrainConfig
+from aecore.corruptions import corrupt
+from aecore.data import ImageDataset, load_dataset, to_float
+from aecore.metrics import psnr
+from aecore.models import Autoencoder, build_model
+
+VAL_FRACTION = 0.1
+VAL_MAX = 5000  # validation images per epoch: enough for a steady curve, cheap on a laptop
+SPLIT_SEED = 20240  # the train/validation split is the same for every config, so curves compare
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch's figures. Loss units: per pixel for autoencoders, nats per image for VAEs."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_recon: float
+    val_loss: float
+    val_recon: float
+    val_psnr_db: float
+    seconds: float
+    train_kl: float | None = None  # VAEs only
+    val_kl: float | None = None
+    train_reg: float | None = None  # sparse / contractive only
+    val_reg: float | None = None
+
+
+@dataclass
+class RunResult:
+    config: TrainConfig
+    model: Autoencoder
+    history: list[EpochStats] = field(default_factory=list)
+    cancelled: bool = False
+    device: str = "cpu"
+
+    @property
+    def sec_per_epoch(self) -> float:
+        return sum(h.seconds for h in self.history) / max(1, len(self.history))
+
+
+def pick_device() -> torch.device:
+    """CUDA, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def split_indices(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, validation) index tensors over the training set; the same for every config."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_val = min(VAL_MAX, max(1, int(n * VAL_FRACTION)))
+    return order[n_val:], order[:n_val]
+
+
+# torch.manual_seed + module construction must not interleave between threads: the job runner
+# builds models in parallel, and construction draws from the global generator.
+_init_lock = threading.Lock()
+
+
+def init_model(cfg: TrainConfig, shape: tuple[int, int, int], device: torch.device):
+    with _init_lock:
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, shape, cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight)
+    return model.to(device)
+
+
+def make_optimizer(cfg: TrainConfig, model: Autoencoder) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=cfg.lr)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, max_degrees: float = 15.0):
+    """Random horizontal flips and rotations of up to +-max_degrees, per image, batched."""
+    n = images.shape[0]
+    dev = images.device
+    flip = torch.rand(n, generator=generator, device=dev) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    angle = (torch.rand(n, generator=generator, device=dev) * 2 - 1) * math.radians(max_degrees)
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+
+
+def _mean_terms(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+    return {k: float(v) / count for k, v in sums.items()}
+
+
+def batch_terms(model: Autoencoder, noisy, clean, loss: str) -> dict[str, torch.Tensor]:
+    """Loss terms without building a graph (the contractive penalty needs one, briefly)."""
+    with torch.set_grad_enabled(model.regularizer == "contractive"):
+        return {k: v.detach() for k, v in model.loss_terms(noisy, clean, loss).items()}
+
+
+def validate(model: Autoencoder, clean: torch.Tensor, cfg: TrainConfig, batch: int = 1000):
+    """Loss terms and PSNR on corrupted validation images, drawn with a fixed seed."""
+    model.eval()
+    gen = torch.Generator(clean.device).manual_seed(cfg.seed + 1)
+    model.generator = torch.Generator(clean.device).manual_seed(cfg.seed + 2)
+    sums: dict[str, torch.Tensor] = {}
+    psnr_sum = torch.zeros((), device=clean.device)
+    for i in range(0, len(clean), batch):
+        target = clean[i : i + batch]
+        noisy = corrupt(cfg.corruption, target, cfg.level, gen)
+        for k, v in batch_terms(model, noisy, target, cfg.loss).items():
+            sums[k] = sums.get(k, 0) + v * len(target)
+        with torch.no_grad():
+            psnr_sum += psnr(model.reconstruct(noisy), target).sum()
+    model.train()
+    terms = _mean_terms(sums, len(clean))
+    terms["psnr_db"] = float(psnr_sum) / len(clean)
+    return terms
+
+
+def train(
+    cfg: TrainConfig,
+    on_epoch: Callable[[EpochStats], None] = lambda stats: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[float], None] = lambda fraction: None,
+    device: torch.device | str | None = None,
+    dataset: ImageDataset | None = None,
+) -> RunResult:
+    """Train `cfg` and return the model with its per-epoch history.
+
+    on_batch gets the fraction of the whole run done; should_stop is checked every batch and a
+    stopped run comes back with cancelled=True. Same seed on the same device, same numbers.
+    """
+    device = torch.device(device) if device is not None else pick_device()
+    ds = dataset if dataset is not None else load_dataset(cfg.dataset)
+    train_idx, val_idx = split_indices(len(ds.train_images))
+    if cfg.limit_train:
+        train_idx = train_idx[: cfg.limit_train]
+    train_x = to_float(ds.train_images[train_idx]).to(device)
+    val_x = to_float(ds.train_images[val_idx]).to(device)
+
+    model = init_model(cfg, ds.shape, device)
+    opt = make_optimizer(cfg, model)
+    result = RunResult(cfg, model, device=str(device))
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    noise_gen = torch.Generator(device).manual_seed(cfg.seed)
+    n = len(train_x)
+    steps = math.ceil(n / cfg.batch_size)
+
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        model.generator = noise_gen
+        sums: dict[str, torch.Tensor] = {}
+        order = torch.randperm(n, generator=shuffle_gen).to(device)
+        for step in range(steps):
+            if should_stop():
+                result.cancelled = True
+                return result
+            clean = train_x[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+            if cfg.augment:
+                clean = augment(clean, noise_gen)
+            noisy = corrupt(cfg.corruption, clean, cfg.level, noise_gen)
+            terms = model.loss_terms(noisy, clean, cfg.loss)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+            # Sums stay on the device: a float() per batch would sync the GPU every step.
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0) + v.detach() * len(clean)
+            on_batch(((epoch - 1) * steps + step + 1) / (cfg.epochs * steps))
+        train_terms = _mean_terms(sums, n)
+        if not math.isfinite(train_terms["loss"]):
+            raise TrainingDiverged(
+                f"the loss became {train_terms['loss']} in epoch {epoch}: lower the learning rate "
+                f"(now {cfg.lr:g}) or the regulariser weight"
+            )
+        seconds = time.perf_counter() - t0
+        val = validate(model, val_x, cfg)
+        stats = EpochStats(
+            epoch=epoch,
+            epochs=cfg.epochs,
+            train_loss=train_terms["loss"],
+            train_recon=train_terms["recon"],
+            val_loss=val["loss"],
+            val_recon=val["recon"],
+            val_psnr_db=val["psnr_db"],
+            seconds=seconds,
+            train_kl=train_terms.get("kl"),
+            val_kl=val.get("kl"),
+            train_reg=train_terms.get("reg"),
+            val_reg=val.get("reg"),
+        )
+        result.history.append(stats)
+        on_epoch(stats)
+    model.eval()
+    model.generator = None
+    return result
