@@ -74,6 +74,7 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction for display and metrics, clipped to [0, 1]; deterministic for a VAE."""
         return self.forward(x).clamp(0.0, 1.0)

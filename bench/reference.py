@@ -1,0 +1,71 @@
+"""The reference trainers: models trained the way tutorials train them.
+
+torchvision dataset + ToTensor + DataLoader(batch_size=128, shuffle=True), one PIL image at a time,
+as in pytorch/examples' mnist/ and vae/ scripts. Used by the benchmarks as the baseline that our
+trainer (aecore.train) is measured against, in the same process and the same run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from aecore.models import build_model
+
+TV_CLASSES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
+
+
+def loader(dataset: str, root: str, train: bool, batch_size: int = 128) -> DataLoader:
+    ds = TV_CLASSES[dataset](root, train=train, download=False, transform=transforms.ToTensor())
+    return DataLoader(ds, batch_size=batch_size, shuffle=train)
+
+
+def vae_loss(recon_x, x, mu, logvar):
+    """pytorch/examples vae/main.py: BCE summed over the batch + KLD (Kingma & Welling, App. B)."""
+    bce = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return bce + kld
+
+
+def vae_step(model, data):
+    mu, logvar = model.posterior(data)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    recon = model.decode(z).view(-1, 784)
+    return vae_loss(recon, data, mu, logvar)
+
+
+def ae_step(model, data, corrupt_fn, loss: str):
+    noisy = corrupt_fn(data)
+    out = model(noisy)
+    if loss == "bce":
+        return F.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), data)
+    return F.mse_loss(out, data)
+
+
+def train_epoch(model, opt, train_loader, step) -> float:
+    """One epoch; returns seconds."""
+    model.train()
+    t0 = time.perf_counter()
+    for data, _ in train_loader:
+        opt.zero_grad()
+        loss = step(model, data)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t0
+
+
+@torch.no_grad()
+def vae_test_loss(model, test_loader) -> float:
+    """Average -ELBO per test image in nats, as pytorch/examples prints it."""
+    model.eval()
+    total = sum(float(vae_step(model, data)) for data, _ in test_loader)
+    return total / len(test_loader.dataset)
+
+
+def make_vae(latent: int = 20, seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model("vae_mlp", (1, 28, 28), latent)
