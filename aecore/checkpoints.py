@@ -51,7 +51,18 @@ def checkpoint_name(cfg: TrainConfig) -> str:
 def hardware() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+    return f"{_cpu_name()} CPU, {os.cpu_count()} cores"
+
+
+def _cpu_name() -> str:
+    # platform.processor() is empty on most Linux systems; /proc/cpuinfo names the chip.
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def save_checkpoint(
@@ -61,18 +72,32 @@ def save_checkpoint(
     history: list[EpochStats],
     metrics: dict[str, float],
     info: dict[str, Any] | None = None,
+    half: bool = False,
 ) -> Path:
+    """Write the checkpoint atomically. half=True stores floating weights as float16 (half the
+    bytes, for the bundled folder); load_checkpoint turns them back into float32."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        if not all(v.isfinite().all() for v in state.values() if v.is_floating_point()):
+            raise ValueError("a weight is beyond float16's range (65504); save with half=False")
+    dtype = "float16" if half else "float32"
     payload = {
         "format": FORMAT,
         "version": VERSION,
         "key": cfg.key(),
         "config": cfg.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
         "history": [asdict(h) for h in history],
         "metrics": dict(metrics),
-        "info": {"torch": str(torch.__version__), "created": time.time(), **(info or {})},
+        "info": {
+            "torch": str(torch.__version__),
+            "created": time.time(),
+            **(info or {}),
+            "dtype": dtype,
+        },
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -106,7 +131,11 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
         model = build_model(
             cfg.model, _shape(payload), cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight
         )
-        model.load_state_dict(payload["state_dict"])
+        # float16 weights (bundled files) compute in float32 like every other model.
+        state = payload["state_dict"]
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
         history = [EpochStats(**h) for h in payload["history"]]
     except CheckpointError:
         raise
@@ -119,7 +148,9 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
 def _shape(payload: dict[str, Any]) -> tuple[int, int, int]:
     from aecore.data import DATASETS
 
-    return tuple(payload["info"].get("shape") or DATASETS[payload["config"]["dataset"]].meta["shape"])
+    return tuple(
+        payload["info"].get("shape") or DATASETS[payload["config"]["dataset"]].meta["shape"]
+    )
 
 
 def find_checkpoint(cfg: TrainConfig, dirs: list[Path] | None = None) -> Path | None:

@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, fields
+from pathlib import Path
 
-from aecore.config import LOSSES, OPTIMIZERS, TrainConfig
+from aecore.config import LEVEL_SAMPLINGS, LOSSES, OPTIMIZERS, TrainConfig
 from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS, DatasetUnavailable, available_offline
 from aecore.models import MODELS, REGULARIZERS, build_model, count_params, summary
@@ -124,6 +125,47 @@ def cmd_evaluate(args) -> dict:
     return _run_report(ckpt, True) | {"corruption": corruption, "level": level}
 
 
+def cmd_pretrain(args) -> dict:
+    from aecore import pretrain
+
+    if args.list:
+        _, entries = pretrain.read_manifest()
+        return {
+            "manifest": str(pretrain.MANIFEST),
+            "bundled_bytes": pretrain.folder_bytes(),
+            "models": [
+                {"name": e.name, "file": e.path.name, "status": pretrain.check(e)} for e in entries
+            ],
+        }
+
+    def announce(entry) -> None:
+        print(f"== {entry.name}: {entry.purpose}", file=sys.stderr, flush=True)
+
+    done = pretrain.pretrain(args.only, _print_epoch, announce, args.device)
+    return {
+        "manifest": str(pretrain.MANIFEST),
+        "bundled_bytes": pretrain.folder_bytes(),
+        "trained": [
+            {"name": e.name, "file": e.record["file"], "train_seconds": e.record["train_seconds"]}
+            | {k: e.record["metrics"][k] for k in ("test_psnr", "test_ssim")}
+            for e in done
+        ],
+    }
+
+
+def cmd_experiments(args) -> dict:
+    # experiments/ ships with the repository, next to the aecore package, not inside it.
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "experiments" / "run.py").is_file():
+        raise UsageError(f"no experiments/run.py next to the aecore package (in {root})")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from experiments.run import run_all
+
+    out = run_all(quick=args.quick, only=args.only, out_dir=args.out, on_epoch=_print_epoch)
+    return {"results": str(out)}
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="python -m aecore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -156,6 +198,9 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--limit-train", dest="limit_train", type=int, default=d.limit_train)
     p.add_argument("--augment", action="store_true")
+    p.add_argument(
+        "--level-sampling", dest="level_sampling", choices=LEVEL_SAMPLINGS, default="fixed"
+    )
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest)")
     p.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     p.set_defaults(fn=cmd_train)
@@ -166,6 +211,18 @@ def build_parser() -> Parser:
     p.add_argument("--level", type=float, default=None)
     p.add_argument("--device", default=None)
     p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("pretrain", help="rebuild the bundled checkpoints from their manifest")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="only these manifest entries")
+    p.add_argument("--list", action="store_true", help="list the entries and check their files")
+    p.add_argument("--device", default=None)
+    p.set_defaults(fn=cmd_pretrain)
+
+    p = sub.add_parser("experiments", help="rerun the experiments; write RESULTS.md and figures")
+    p.add_argument("--quick", action="store_true", help="small data and few epochs (a smoke run)")
+    p.add_argument("--only", nargs="+", type=int, metavar="N", help="only these experiments")
+    p.add_argument("--out", default=None, help="output folder (default: experiments/)")
+    p.set_defaults(fn=cmd_experiments)
 
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object as last line")

@@ -18,6 +18,9 @@ from aecore.data import DATASETS
 from aecore.models import MODELS, REGULARIZERS
 
 LOSSES = ("mse", "bce")
+# "fixed": every batch is corrupted at `level`; "uniform": each training batch draws its level
+# from U(0, level) (rounded for integer levels), so one model serves every level up to `level`.
+LEVEL_SAMPLINGS = ("fixed", "uniform")
 OPTIMIZERS = ("adam", "adadelta")
 SCHEMA = 1  # bump when a change to training makes old checkpoints stale
 
@@ -52,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     limit_train: int = 0  # train on the first K training images only; 0 = all
     augment: bool = False  # random flips and small rotations of the clean images
+    level_sampling: str = "fixed"  # fixed | uniform (training batches only; val/test use level)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -75,7 +79,14 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ValueError(
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.level_sampling not in LEVEL_SAMPLINGS:
+            raise ValueError(
+                f"level_sampling must be one of {', '.join(LEVEL_SAMPLINGS)}, "
+                f"got {self.level_sampling!r}"
+            )
         if self.regularizer not in REGULARIZERS:
             raise ValueError(
                 f"regularizer must be one of {', '.join(REGULARIZERS)}, got {self.regularizer!r}"
@@ -88,13 +99,18 @@ class TrainConfig:
             "width": 0 if unused["width"] else self.width,
             "reg_weight": 0.0 if unused["reg_weight"] else float(self.reg_weight),
             "lr": float(self.lr),
+            "level_sampling": "fixed" if self.corruption == "none" else self.level_sampling,
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 
     def key(self) -> str:
         """A stable 16-hex-digit name: equal across processes and machines (not Python's hash())."""
-        blob = json.dumps({"schema": SCHEMA, **asdict(self)}, sort_keys=True)
+        values = asdict(self)
+        # Left out when "fixed" (the default), so keys from before the field existed still hold.
+        if values["level_sampling"] == "fixed":
+            del values["level_sampling"]
+        blob = json.dumps({"schema": SCHEMA, **values}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:

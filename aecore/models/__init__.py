@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 # isort: off  (registration order is the order the app lists models in)
-from aecore.models import mlp, conv, vae  # noqa: F401
+from aecore.models import conv, mlp, unet, vae  # noqa: F401
+
 # isort: on
 from aecore.models.base import REGULARIZERS, Autoencoder, LayerRow, count_params, summary
 from aecore.models.registry import MODELS

@@ -139,7 +139,9 @@ def summary(model: Autoencoder) -> list[LayerRow]:
             h.remove()
         model.train(was_training)
     last = rows[-1].output_shape
-    rows.append(LayerRow("output", "Sigmoid" if model.output == "sigmoid" else "LeakyReLU", last, 0))
+    rows.append(
+        LayerRow("output", "Sigmoid" if model.output == "sigmoid" else "LeakyReLU", last, 0)
+    )
     return rows
 
 

@@ -30,9 +30,7 @@ class ConvSame(Autoencoder):
         super().__init__(shape, latent)
         c = shape[0]
         self.encoder = nn.Sequential(_conv(c, 16), nn.ReLU(), _conv(16, 8), nn.ReLU())
-        self.decoder = nn.Sequential(
-            _conv(8, 8), nn.ReLU(), _conv(8, 16), nn.ReLU(), _conv(16, c)
-        )
+        self.decoder = nn.Sequential(_conv(8, 8), nn.ReLU(), _conv(8, 16), nn.ReLU(), _conv(16, c))
 
 
 @MODELS.register(
@@ -83,6 +81,4 @@ class ConvTranspose(Autoencoder):
         self.encoder = nn.Sequential(
             _conv(c, 8), nn.ReLU(), nn.MaxPool2d(2), _conv(8, 16), nn.ReLU(), nn.MaxPool2d(2)
         )
-        self.decoder = nn.Sequential(
-            _up(16, 16), nn.ReLU(), _up(16, 16), nn.ReLU(), _conv(16, c)
-        )
+        self.decoder = nn.Sequential(_up(16, 16), nn.ReLU(), _up(16, 16), nn.ReLU(), _conv(16, c))

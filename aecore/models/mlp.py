@@ -33,7 +33,7 @@ class DenseAE(Autoencoder):
 
 @MODELS.register("janet", label="JANet-N (784-144-N | N-144-784)", family="mlp")
 class JANet(Autoencoder):
-    """Linear(D->144)+ReLU, Linear(144->N)+sigmoid | Linear(N->144)+ReLU, Linear(144->D)+LeakyReLU."""
+    """D-144-N | N-144-D: ReLU, then a sigmoid code | ReLU, then a leaky ReLU output."""
 
     output = "leaky_relu"
 

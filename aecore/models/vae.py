@@ -1,4 +1,4 @@
-"""Variational autoencoders (Kingma & Welling 2014): an MLP one as in pytorch/examples, and a conv one.
+"""Variational autoencoders (Kingma & Welling 2014): an MLP one as in pytorch/examples, a conv one.
 
 encode() returns the posterior mean, so the latent views treat a VAE like any autoencoder;
 loss_terms() samples with the reparameterisation trick and reports reconstruction and KL apart.

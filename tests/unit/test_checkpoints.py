@@ -1,6 +1,7 @@
 """Checkpoints: round trip, and every way a file can be wrong is refused, never loaded."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +10,9 @@ from aecore.checkpoints import CheckpointError, find_checkpoint, load_checkpoint
 from aecore.config import TrainConfig
 from aecore.runs import load_or_train, train_and_save
 
-CFG = TrainConfig(dataset="digits", model="dense", latent=8, corruption="masking", level=0.2,
-                  epochs=1)
+CFG = TrainConfig(
+    dataset="digits", model="dense", latent=8, corruption="masking", level=0.2, epochs=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def _payload(saved):
 
 
 def test_truncated_and_garbage_files_are_refused(saved, tmp_path):
-    data = open(saved[0].info["path"], "rb").read()
+    data = Path(saved[0].info["path"]).read_bytes()
     for name, blob in [("trunc.pt", data[: len(data) // 2]), ("junk.pt", b"not a checkpoint")]:
         (tmp_path / name).write_bytes(blob)
         with pytest.raises(CheckpointError, match="not a readable checkpoint"):

@@ -11,10 +11,34 @@ import pytest
 from aecore.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN = ["train", "--dataset", "digits", "--model", "dense", "--latent", "4", "--epochs", "1",
-         "--corruption", "salt_pepper", "--level", "0.1", "--device", "cpu", "--json"]
-REPORT_KEYS = {"config_hash", "checkpoint", "sec_per_epoch", "test_loss", "test_psnr",
-               "test_psnr_noisy", "test_ssim", "test_psnr_median3"}
+TRAIN = [
+    "train",
+    "--dataset",
+    "digits",
+    "--model",
+    "dense",
+    "--latent",
+    "4",
+    "--epochs",
+    "1",
+    "--corruption",
+    "salt_pepper",
+    "--level",
+    "0.1",
+    "--device",
+    "cpu",
+    "--json",
+]
+REPORT_KEYS = {
+    "config_hash",
+    "checkpoint",
+    "sec_per_epoch",
+    "test_loss",
+    "test_psnr",
+    "test_psnr_noisy",
+    "test_ssim",
+    "test_psnr_median3",
+}
 
 
 def run_cli(capsys, *argv) -> tuple[int, dict | None, str]:
@@ -36,26 +60,38 @@ def test_list(capsys):
 
 @pytest.mark.parametrize(
     "model, dataset, latent, params",
-    [("dense", "mnist", 1, 2353), ("conv_same", "mnist", 32, 3217),
-     ("conv_transpose", "cifar10", 32, 6467)],
+    [
+        ("dense", "mnist", 1, 2353),
+        ("conv_same", "mnist", 32, 3217),
+        ("conv_transpose", "cifar10", 32, 6467),
+    ],
 )
 def test_summary_gives_the_seed_counts(capsys, model, dataset, latent, params):
-    code, data, _ = run_cli(capsys, "summary", model, "--dataset", dataset, "--latent",
-                            str(latent), "--json")
+    code, data, _ = run_cli(
+        capsys, "summary", model, "--dataset", dataset, "--latent", str(latent), "--json"
+    )
     assert code == 0 and data["params"] == params
     assert sum(layer["params"] for layer in data["layers"]) == params
 
 
 def test_train_then_cached_then_evaluate(capsys):
     code, first, err = run_cli(capsys, *TRAIN)
-    assert code == 0 and REPORT_KEYS <= set(first) and not first["cached"]
+    assert code == 0 and set(first) >= REPORT_KEYS and not first["cached"]
     assert "epoch 1/1" in err  # progress goes to stderr, the JSON alone to stdout
     assert Path(first["checkpoint"]).is_file()
     code, second, _ = run_cli(capsys, *TRAIN)
     assert second["cached"] and second["config_hash"] == first["config_hash"]
     assert second["test_psnr"] == first["test_psnr"]
-    code, ev, _ = run_cli(capsys, "evaluate", first["checkpoint"], "--corruption", "gaussian",
-                          "--level", "0.3", "--json")
+    code, ev, _ = run_cli(
+        capsys,
+        "evaluate",
+        first["checkpoint"],
+        "--corruption",
+        "gaussian",
+        "--level",
+        "0.3",
+        "--json",
+    )
     assert code == 0 and REPORT_KEYS - {"sec_per_epoch"} <= set(ev)
     assert ev["corruption"] == "gaussian" and ev["test_psnr_noisy"] != first["test_psnr_noisy"]
 
@@ -81,11 +117,23 @@ def test_bad_arguments_print_one_line_and_exit_2(capsys, argv, message):
 def test_module_entry_point_smoke():
     """The real `python -m aecore` process: exit codes and the JSON last line."""
     env = {**os.environ}
-    ok = subprocess.run([sys.executable, "-m", "aecore", *TRAIN], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(
+        [sys.executable, "-m", "aecore", *TRAIN],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert ok.returncode == 0, ok.stderr
-    assert REPORT_KEYS <= set(json.loads(ok.stdout.strip().splitlines()[-1]))
-    bad = subprocess.run([sys.executable, "-m", "aecore", "train", "--batch-size", "-1"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert set(json.loads(ok.stdout.strip().splitlines()[-1])) >= REPORT_KEYS
+    bad = subprocess.run(
+        [sys.executable, "-m", "aecore", "train", "--batch-size", "-1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: batch_size")
     assert "Traceback" not in bad.stderr

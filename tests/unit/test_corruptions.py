@@ -22,7 +22,7 @@ def test_shape_range_and_purity(name, shape):
     level = CORRUPTIONS[name].meta["default"]
     y = corrupt(name, x, level, gen())
     assert y.shape == x.shape and y.dtype == x.dtype
-    assert 0.0 <= float(y.min()) and float(y.max()) <= 1.0
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
     assert torch.equal(x, before), "a corruption must not modify its input"
 
 

@@ -23,7 +23,7 @@ def test_encode_decode_shapes_and_output_range(name, shape):
         assert z.shape == (5, 4)
     x_hat = model.reconstruct(x)
     assert x_hat.shape == x.shape
-    assert 0.0 <= float(x_hat.min()) and float(x_hat.max()) <= 1.0
+    assert float(x_hat.min()) >= 0.0 and float(x_hat.max()) <= 1.0
 
 
 @pytest.mark.parametrize("entry", [e for e in MODELS if "params" in e.meta], ids=lambda e: e.name)
@@ -77,7 +77,9 @@ def test_contractive_estimate_matches_the_exact_jacobian_norm():
     x = torch.rand(2, 1, 8, 8)
     exact = torch.stack(
         [
-            torch.autograd.functional.jacobian(lambda v: model.encode(v[None])[0], xi).square().sum()
+            torch.autograd.functional.jacobian(lambda v: model.encode(v[None])[0], xi)
+            .square()
+            .sum()
             for xi in x
         ]
     )

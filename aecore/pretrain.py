@@ -1,0 +1,168 @@
+"""Bundled pretrained models: `checkpoints/manifest.json` lists them, `pretrain` rebuilds them.
+
+Each manifest entry holds a name, what it is for, and a full TrainConfig; after training, the
+entry also records what came out: the config key, the file and its SHA-256, test metrics, epochs,
+training time, the hardware and the torch version. The files store float16 weights (half the
+bytes; loading turns them back into float32), and every recorded metric is measured on the
+float16-rounded model, so a test can reproduce it from the file.
+
+    python -m aecore pretrain --list          # what is bundled, and whether each file checks out
+    python -m aecore pretrain --only NAME     # retrain one entry (all of them without --only)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aecore.checkpoints import BUNDLED_DIR, checkpoint_name, save_checkpoint
+from aecore.config import TrainConfig
+from aecore.data import load_dataset
+from aecore.evaluate import evaluate
+from aecore.train import EpochStats
+
+MANIFEST = BUNDLED_DIR / "manifest.json"
+DTYPE = "float16"
+# Metrics copied from the checkpoint into the manifest (all on the full test set).
+RECORDED = [
+    f"test_{m}{suffix}"
+    for suffix in ("", "_noisy", "_median3", "_pca")
+    for m in ("mse", "psnr", "ssim")
+] + ["test_loss", "test_recon", "test_kl", "sec_per_epoch"]
+
+
+@dataclass
+class BundledModel:
+    name: str
+    purpose: str
+    config: TrainConfig
+    record: dict[str, Any] = field(default_factory=dict)  # key, file, metrics ... once trained
+    folder: Path = BUNDLED_DIR  # the manifest's folder; the checkpoint files sit beside it
+
+    @property
+    def path(self) -> Path:
+        return self.folder / checkpoint_name(self.config)
+
+
+def read_manifest(path: Path = MANIFEST) -> tuple[dict[str, Any], list[BundledModel]]:
+    """(the manifest's header fields, its entries). Configs are validated here."""
+    data = json.loads(Path(path).read_text())
+    entries = []
+    for item in data["models"]:
+        record = {k: v for k, v in item.items() if k not in ("name", "purpose", "config")}
+        cfg = TrainConfig.from_dict(item["config"])
+        entries.append(BundledModel(item["name"], item["purpose"], cfg, record, Path(path).parent))
+    for what, values in (
+        ("names", [e.name for e in entries]),
+        ("configs", [e.path for e in entries]),
+    ):
+        if len(set(values)) != len(values):
+            raise ValueError(f"{Path(path).name}: duplicate {what}")
+    return {k: v for k, v in data.items() if k != "models"}, entries
+
+
+def write_manifest(header: dict[str, Any], entries: list[BundledModel], path: Path = MANIFEST):
+    models = [
+        {"name": e.name, "purpose": e.purpose, "config": e.config.to_dict(), **e.record}
+        for e in entries
+    ]
+    text = json.dumps({**header, "models": models}, indent=1) + "\n"
+    # Atomic, like the checkpoints: a crash mid-write must not leave half a manifest.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def check(entry: BundledModel) -> str:
+    """What is wrong with an entry's file, or "ok" (cheap: no loading, no evaluation)."""
+    if not entry.record:
+        return "not trained yet"
+    if entry.record.get("key") != entry.config.key():
+        return "config changed since it was trained"
+    if not entry.path.is_file():
+        return f"missing file {entry.path.name}"
+    if sha256(entry.path) != entry.record.get("sha256"):
+        return "file differs from the one recorded"
+    return "ok"
+
+
+def train_entry(
+    entry: BundledModel,
+    on_epoch: Callable[[EpochStats], None] = lambda stats: None,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Train one entry, save it as float16 beside the manifest, and return its new record."""
+    from aecore.runs import train_and_save
+
+    cfg = entry.config
+    ckpt = train_and_save(cfg, on_epoch=on_epoch, device=device, out_dir=entry.folder)
+    # Measure what the file will hold: the float16-rounded weights, evaluated in float32.
+    model = ckpt.model.cpu()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    metrics = evaluate(model, load_dataset(cfg.dataset), cfg.corruption, cfg.level, cfg.loss)
+    metrics["sec_per_epoch"] = ckpt.metrics["sec_per_epoch"]
+    info = {k: v for k, v in ckpt.info.items() if k != "path"}
+    save_checkpoint(entry.path, cfg, model, ckpt.history, metrics, info, half=True)
+    return {
+        "key": cfg.key(),
+        "file": entry.path.name,
+        "bytes": entry.path.stat().st_size,
+        "sha256": sha256(entry.path),
+        "dtype": DTYPE,
+        "epochs": len(ckpt.history),
+        "train_seconds": round(info["train_seconds"], 1),
+        "hardware": info["hardware"],
+        "device": info["device"],
+        "threads": torch.get_num_threads(),
+        "torch": str(torch.__version__),
+        "trained": time.strftime("%Y-%m-%d", time.gmtime()),
+        "metrics": {k: round(metrics[k], 6) for k in RECORDED if k in metrics},
+    }
+
+
+def pretrain(
+    only: list[str] | None = None,
+    on_epoch: Callable[[EpochStats], None] = lambda stats: None,
+    on_entry: Callable[[BundledModel], None] = lambda entry: None,
+    device: torch.device | str | None = None,
+    path: Path = MANIFEST,
+) -> list[BundledModel]:
+    """Retrain the entries named in `only` (all if None), rewriting the manifest after each one,
+    so an interrupted rebuild keeps what it finished. Returns the entries trained."""
+    header, entries = read_manifest(path)
+    unknown = sorted(set(only or []) - {e.name for e in entries})
+    if unknown:
+        raise ValueError(f"not in the manifest: {', '.join(unknown)}")
+    done = []
+    for entry in entries:
+        if only is not None and entry.name not in only:
+            continue
+        on_entry(entry)
+        old = entry.folder / entry.record["file"] if entry.record.get("file") else None
+        entry.record = train_entry(entry, on_epoch, device)
+        if old is not None and old != entry.path:
+            old.unlink(missing_ok=True)  # its config changed: the old file is stale
+        write_manifest(header, entries, path)
+        done.append(entry)
+    return done
+
+
+def folder_bytes(folder: Path = BUNDLED_DIR) -> int:
+    """Total size of the .pt files in a folder (the bundled one by default)."""
+    return sum(p.stat().st_size for p in folder.glob("*.pt"))

@@ -1,0 +1,83 @@
+"""Views of a finished run that several pages show: test metrics and the reconstruction grid."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from aecore import plots
+from aecore.checkpoints import Checkpoint
+from aecore.config import TrainConfig
+from aecore.evaluate import reconstruct
+from pages import _ui as ui
+
+METRIC_FORMAT = {"PSNR (dB)": "{:.2f}", "SSIM": "{:.3f}", "MSE": "{:.4f}"}
+
+
+def metrics_table(metrics: dict[str, float], caption: str) -> None:
+    """The model against the corrupted input and the classical baselines: headline numbers, then
+    the table. `metrics` has Checkpoint.metrics' keys (test_psnr, test_psnr_noisy, ...)."""
+    m = metrics
+    table = plots.metrics_table(m)
+    if table.empty:
+        st.info("No test metrics for this run.")
+        return
+    cols = st.columns(3)
+    cols[0].metric(
+        "Autoencoder PSNR",
+        f"{m['test_psnr']:.2f} dB",
+        f"{m['test_psnr'] - m['test_psnr_noisy']:+.2f} dB vs the corrupted input",
+    )
+    baselines = {
+        k: v for k, v in m.items() if k.startswith("test_psnr_") and k != "test_psnr_noisy"
+    }
+    if baselines:
+        best = max(baselines, key=baselines.get)
+        cols[1].metric(
+            "Best classical baseline: " + plots.METHODS.get(best.removeprefix("test_psnr"), best),
+            f"{baselines[best]:.2f} dB",
+            f"{m['test_psnr'] - baselines[best]:+.2f} dB: the autoencoder's margin",
+        )
+    cols[2].metric("Autoencoder SSIM", f"{m.get('test_ssim', float('nan')):.3f}")
+    st.dataframe(table.style.format(METRIC_FORMAT, na_rep="-"))
+    st.caption(caption + " PSNR and SSIM: higher is better; MSE: lower is better.")
+
+
+def recon_grid(ckpt: Checkpoint, n: int = 10, key: str = "grid") -> None:
+    """Original / corrupted / reconstructed rows of the first n test images, with a PNG download."""
+    clean, noisy = ui.test_images(ckpt.config, n)
+    rows = {"Original": clean, "Corrupted": noisy, "Reconstructed": reconstruct(ckpt.model, noisy)}
+    if ckpt.config.corruption == "none":
+        del rows["Corrupted"]
+    st.plotly_chart(plots.image_grid(rows), width="content", key=key)
+    st.download_button(
+        "Download this grid (PNG)",
+        plots.grid_png(rows),
+        file_name=f"{ckpt.config.model}-{ckpt.config.key()}-grid.png",
+        mime="image/png",
+        on_click="ignore",
+        key=f"{key}_png",
+        icon=":material/download:",
+    )
+
+
+def require_trained(cfg: TrainConfig) -> Checkpoint:
+    """The finished run for cfg; otherwise a way to get one (train it, or open a saved run) and
+    the page stops."""
+    ckpt = ui.jobs().result(cfg)
+    if ckpt is not None:
+        return ckpt
+    st.info(
+        f"**{ui.run_label(cfg)}** is not trained yet. Train it, or open a run that was trained "
+        "before (this loads its settings into the sidebar).",
+        icon=":material/hourglass_empty:",
+    )
+    ui.page_link("pages/train.py", "Train this configuration", icon=":material/model_training:")
+    saved = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
+    for i, other in enumerate(saved[:12]):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        psnr = other.metrics.get("test_psnr")
+        left.write(ui.run_label(other.config) + (f" ({psnr:.2f} dB)" if psnr else ""))
+        if right.button("Open", key=f"open_saved_{i}"):
+            ui.open_config(other.config)
+            st.rerun()
+    st.stop()

@@ -1,0 +1,75 @@
+"""Train: pick a configuration, see the model's layers, train it live, read its test results."""
+
+import streamlit as st
+
+from aecore import plots
+from aecore.checkpoints import checkpoint_name
+from pages import _panel as panel
+from pages import _ui as ui
+from pages import _views as views
+
+ui.ensure_router()
+st.title("Train an autoencoder")
+cfg = ui.config_sidebar()
+ds = ui.dataset(cfg.dataset)
+
+layers, total_params = ui.model_summary(cfg)
+left, right = st.columns([2, 3], gap="large")
+with left:
+    st.subheader("This run")
+    st.markdown(
+        f"**{ui.run_label(cfg)}**  \n"
+        f"{len(ds.train_images):,} training images of {ds.shape[1]}x{ds.shape[2]}"
+        f"{f', first {cfg.limit_train:,} used' if cfg.limit_train else ''}; "
+        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {cfg.optimizer} at lr {cfg.lr:g}, "
+        f"{cfg.loss.upper()} loss."
+    )
+    st.metric("Trainable parameters", f"{total_params:,}")
+with right:
+    st.subheader("Layers")
+    st.dataframe(layers, hide_index=True, height=min(420, 38 + 35 * len(layers)))
+
+job = panel.find_job(cfg)
+snap = job.snapshot() if job else None
+ckpt = ui.jobs().result(cfg)  # memory, then the runs folder, then the bundled checkpoints
+
+st.divider()
+if ckpt is None and snap is not None and snap.active:
+    panel.live_panel(job, cfg.loss)
+elif ckpt is None:
+    if snap is not None and snap.status == "failed":
+        st.error(snap.error or "The run failed.")
+    elif snap is not None and snap.status == "cancelled":
+        st.info("The run was cancelled; nothing was saved.")
+    st.write("Not trained yet. Training runs in the background; you can leave this page.")
+    if st.button("Train", type="primary", key="train", icon=":material/play_arrow:"):
+        panel.start(cfg)
+else:
+    trained_here = snap is not None and not snap.cached
+    seconds = ckpt.info.get("train_seconds")
+    how = f"trained in {seconds:.0f} s on {ckpt.info.get('device', '?')}" if seconds else "trained"
+    if trained_here:
+        st.success(f"Done: {how}.")
+    else:
+        st.success(f"Cached: this configuration was {how} before; loaded from its checkpoint.")
+    st.subheader("Test results")
+    views.metrics_table(
+        ckpt.metrics,
+        f"All {cfg.dataset} test images, corrupted with one fixed seed for every method.",
+    )
+    st.subheader("Original, corrupted and reconstructed test images")
+    views.recon_grid(ckpt)
+    st.subheader("Training curves")
+    st.plotly_chart(plots.loss_curves(ckpt.history, cfg.loss), key="curves")
+    data = ui.checkpoint_bytes(ckpt)
+    if data is not None:
+        st.download_button(
+            "Download the checkpoint (.pt)",
+            data,
+            file_name=checkpoint_name(cfg),
+            mime="application/octet-stream",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        st.caption("Load it with `aecore.checkpoints.load_checkpoint(path)` (weights_only).")
+panel.my_runs(cfg)

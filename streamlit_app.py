@@ -1,0 +1,19 @@
+"""Autoencoder lab: the router. Page content lives in pages/; pages/_*.py are helpers."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Autoencoder lab", page_icon=":material/blur_on:", layout="wide")
+
+pages = {
+    "Lab": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/denoise.py", title="Denoise", icon=":material/auto_fix_high:"),
+        st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+        st.Page("pages/compare.py", title="Compare runs", icon=":material/compare:"),
+    ],
+    "Learn": [
+        st.Page("pages/learn.py", title="Seven kinds of autoencoder", icon=":material/school:"),
+    ],
+}
+st.navigation(pages).run()
