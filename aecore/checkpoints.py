@@ -119,7 +119,11 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path.name} is not a readable checkpoint ({err})") from err
+        if "Weights only load failed" in str(err):  # the file holds more than tensors and data
+            why = "it holds objects other than tensors and plain data; loading it could run code"
+        else:
+            why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path.name} is not a readable checkpoint: {why}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not an aecore checkpoint")
     if payload.get("version") != VERSION:

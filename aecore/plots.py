@@ -25,10 +25,10 @@ FONT = {"size": 14}
 # Rows of the metrics table: checkpoint metric suffix -> what the row is.
 METHODS = {
     "": "Autoencoder",
-    "_noisy": "Corrupted input (no denoising)",
+    "_noisy": "Corrupted input",
     "_median3": "Median filter 3x3",
     "_median5": "Median filter 5x5",
-    "_pca": "PCA (as many components as the code)",
+    "_pca": "PCA, k = code size",
 }
 
 
@@ -60,7 +60,9 @@ def image_grid(
     fig = px.imshow(image, binary_string=True)  # a PNG inside the JSON: small for big grids
     # Tick labels at the centre of each row name the rows; everything else on the axes goes.
     centres = [PAD + r * (h + PAD) + h / 2 for r in range(len(rows))]
-    fig.update_yaxes(tickvals=centres, ticktext=list(rows), showgrid=False, ticks="", title=None)
+    fig.update_yaxes(
+        tickvals=centres, ticktext=list(rows), tickfont=FONT, showgrid=False, ticks="", title=None
+    )
     fig.update_xaxes(showticklabels=column_labels is not None, showgrid=False, ticks="")
     if column_labels is not None:
         col_centres = [PAD + c * (w + PAD) + w / 2 for c in range(n)]
@@ -225,6 +227,7 @@ def latent_scatter(
     selection in any trace maps back to the image it came from."""
     xy = np.asarray(points, dtype=np.float64)
     label_idx = np.asarray(labels).astype(int)
+    palette = px.colors.qualitative.D3  # ten distinct colours, one per class
     fig = go.Figure()
     for c, name in enumerate(class_names):
         idx = np.flatnonzero(label_idx == c)
@@ -237,7 +240,7 @@ def latent_scatter(
                 mode="markers",
                 name=str(name),
                 customdata=idx,
-                marker={"size": 6, "opacity": 0.75},
+                marker={"size": 6, "opacity": 0.8, "color": palette[c % len(palette)]},
                 hovertemplate=f"class {name}<br>test image #%{{customdata}}<extra></extra>",
             )
         )
@@ -254,6 +257,54 @@ def latent_scatter(
     return fig
 
 
-def runs_table(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
-    """Several runs side by side: one row per run, columns as given (the page picks them)."""
-    return pd.DataFrame(list(rows)).set_index("run") if rows else pd.DataFrame()
+def code_heatmap(grid: np.ndarray, title: str | None = None) -> go.Figure:
+    """A code laid out as a small (h, w) grid (aecore.latent.code_as_image); NaN cells blank."""
+    fig = px.imshow(grid, color_continuous_scale="viridis", aspect="equal")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_traces(hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>")
+    fig.update_traces(customdata=np.arange(grid.size).reshape(grid.shape))
+    fig.update_layout(
+        title=title,
+        height=260,
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        coloraxis_colorbar={"title": "value", "thickness": 12},
+        font=FONT,
+    )
+    return fig
+
+
+def metric_bars(
+    values: Mapping[str, float],
+    axis_title: str,
+    references: Mapping[str, float] | None = None,
+) -> go.Figure:
+    """One bar per run; `references` (e.g. the corrupted input, a median filter) as dotted lines."""
+    fig = go.Figure(
+        go.Bar(
+            x=list(values),
+            y=list(values.values()),
+            text=[f"{v:.2f}" for v in values.values()],
+            textposition="outside",
+            marker_color=px.colors.qualitative.D3[0],
+        )
+    )
+    for i, (name, value) in enumerate((references or {}).items()):
+        fig.add_hline(
+            y=value,
+            line_dash="dot",
+            line_color=px.colors.qualitative.D3[(i + 1) % 10],
+            annotation_text=f"{name}: {value:.2f}",
+            annotation_position="top right",
+        )
+    top = max([*values.values(), *(references or {}).values()], default=1.0)
+    fig.update_traces(width=min(0.6, 0.25 * len(values)))  # a lone bar stays narrow
+    fig.update_layout(
+        xaxis_title="run",
+        yaxis_title=axis_title,
+        yaxis_range=[0, top * 1.15],
+        height=360,
+        margin={"l": 60, "r": 10, "t": 20, "b": 40},
+        font=FONT,
+    )
+    return fig

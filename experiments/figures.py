@@ -68,7 +68,7 @@ def line_chart(
 ) -> Path:
     """A line chart of named (x, y) series with axes, five ticks each way and a legend."""
     w, h = size
-    left, right, top, bottom = 60, 150, 28, 40  # margins; the legend sits on the right
+    left, right, top, bottom = 60, 150, 34, 40  # margins; the legend sits on the right
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
@@ -82,19 +82,19 @@ def line_chart(
 
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
-    draw.rectangle([left, top, w - right, h - bottom], outline="black")
     for t in _ticks(y0, y1):
         _, py = at(x0, t)
         draw.line([left - 4, py, left, py], fill="black")
         draw.line([left, py, w - right, py], fill="#e8e8e8")
         draw.text((4, py - 5), f"{t:.4g}", fill="black", font=FONT)
+    draw.rectangle([left, top, w - right, h - bottom], outline="black")  # over the grid lines
     for t in _ticks(x0, x1):
         px, _ = at(t, y0)
         draw.line([px, h - bottom, px, h - bottom + 4], fill="black")
         draw.text((px - 8, h - bottom + 6), f"{t:.3g}", fill="black", font=FONT)
-    draw.text((left, 8), title, fill="black", font=FONT)
+    draw.text((left, 4), title, fill="black", font=FONT)
     draw.text(((left + w - right) // 2 - 20, h - 16), xlabel, fill="black", font=FONT)
-    draw.text((4, top - 16), ylabel, fill="black", font=FONT)
+    draw.text((4, top - 12), ylabel, fill="black", font=FONT)
     for i, (name, pts) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         line = [at(x, y) for x, y in pts]

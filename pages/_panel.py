@@ -16,6 +16,12 @@ from aecore.jobs import Job, JobRejected
 from pages import _ui as ui
 
 POLL_SECONDS = 1.0
+CANCELLED = "_cancelled_key"  # the key of the run this session cancelled last
+
+
+def was_cancelled(cfg: TrainConfig) -> bool:
+    """Whether this session cancelled its run of cfg (and has not started it again since)."""
+    return st.session_state.get(CANCELLED) == cfg.key()
 
 
 def find_job(cfg: TrainConfig) -> Job | None:
@@ -27,6 +33,7 @@ def find_job(cfg: TrainConfig) -> Job | None:
 
 def start(cfg: TrainConfig) -> None:
     """Submit cfg; a refusal is shown as a warning, and the page reruns to show the panel."""
+    st.session_state.pop(CANCELLED, None)
     try:
         ui.jobs().submit(cfg, ui.session_id())
     except JobRejected as err:
@@ -47,18 +54,22 @@ def _status_line(snap) -> None:
         )
         return
     epochs = snap.history[-1].epochs if snap.history else None
-    done = len(snap.history)
     elapsed = time.time() - (snap.started or time.time())
+    if snap.fraction >= 1.0:  # the last batch is done; the runner now evaluates and saves
+        st.progress(1.0, text=f"Trained in {elapsed:.0f} s. Now testing against the baselines...")
+        st.caption(
+            "The test set goes through the model, median filters and PCA; on a small CPU this "
+            "can take as long as the training did."
+        )
+        return
     eta = elapsed * (1 - snap.fraction) / snap.fraction if snap.fraction > 0.02 else None
     text = f"Training: {snap.fraction:.0%}"
     if epochs:
-        text += f", {done} of {epochs} epochs done"
+        text += f", {len(snap.history)} of {epochs} epochs done"
     text += f", {elapsed:.0f} s so far"
     if eta is not None:
-        text += f", about {eta:.0f} s of training left (then the test-set evaluation)"
+        text += f", about {eta:.0f} s to go"
     st.progress(snap.fraction, text=text)
-    if snap.fraction >= 1.0:
-        st.caption("Evaluating on the test set against the baselines...")
 
 
 def live_panel(job: Job, loss: str) -> None:
@@ -84,6 +95,7 @@ def live_panel(job: Job, loss: str) -> None:
             st.caption(f"{others} other session(s) wait for this same run; it is trained once.")
         if st.button("Cancel", key=f"cancel_{job.key}", icon=":material/stop:"):
             ui.jobs().cancel(job.key, ui.session_id())
+            st.session_state[CANCELLED] = job.key  # the manager forgets it; the page should not
             st.rerun()
 
     panel()

@@ -16,6 +16,7 @@ import torch
 from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 
+from aecore import latent
 from aecore.checkpoints import BUNDLED_DIR, Checkpoint, CheckpointError, load_checkpoint, runs_dir
 from aecore.config import TrainConfig
 from aecore.data import DATASETS, DatasetUnavailable, ImageDataset, data_dir, load_dataset
@@ -93,6 +94,16 @@ def evaluate_at(_ckpt: Checkpoint, key: str, corruption: str, level: float, limi
     return evaluate(_ckpt.model, ds, corruption, level, cfg.loss, limit=limit)
 
 
+@st.cache_data(max_entries=16, show_spinner="Encoding the test images...")
+def latent_points(_ckpt: Checkpoint, key: str, n: int, method: str):
+    """(codes (n, L), 2-D points (M, 2), method used) for the first n test images of run `key`.
+    t-SNE keeps the first latent.TSNE_MAX_POINTS only, so M <= n."""
+    ds = dataset(_ckpt.config.dataset)
+    codes = latent.encode_all(_ckpt.model, ds.test_images[:n])
+    points, used = latent.project_2d(codes, method)
+    return codes, points, used
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def model_summary(cfg: TrainConfig) -> tuple[pd.DataFrame, int]:
     """Keras-style layer table of cfg's model (before training) and its parameter count."""
@@ -145,6 +156,16 @@ def page_link(page: str, label: str, icon: str | None = None) -> None:
         st.page_link(page, label=label, icon=icon)
     except StreamlitPageNotFoundError:
         st.markdown(f"**{label}** (open it from the sidebar)")
+
+
+def switch_page(page: str, cfg: TrainConfig) -> None:
+    """Open `page` with cfg in its URL; run on its own (AppTest), only the URL changes."""
+    query = {k: str(v) for k, v in cfg.to_dict().items()}
+    try:
+        st.switch_page(page, query_params=query)
+    except StreamlitPageNotFoundError:
+        st.query_params.update(query)
+        st.success("Settings loaded: open Train from the sidebar.")
 
 
 def checkpoint_bytes(ckpt: Checkpoint) -> bytes | None:

@@ -1,9 +1,123 @@
-"""Placeholder."""
+"""Compare runs: several trained models side by side on the same corrupted test images."""
 
+import dataclasses
+import string
+
+import pandas as pd
 import streamlit as st
 
+from aecore import plots
+from aecore.corruptions import CORRUPTIONS
+from aecore.evaluate import reconstruct
+from aecore.models import count_params
 from pages import _ui as ui
 
+SHARED_IMAGES = 500  # test images behind the "on these inputs" numbers
+MAX_RUNS = 6
+
 ui.ensure_router()
-st.title("compare")
-st.info("Coming soon.")
+st.title("Compare runs")
+runs = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
+if not runs:
+    st.info("No trained runs yet: train two or three, then compare them here.")
+    ui.page_link("pages/train.py", "Open Train", icon=":material/model_training:")
+    st.stop()
+
+datasets = sorted({ckpt.config.dataset for ckpt in runs})
+top = st.columns([1, 3])
+dataset = top[0].selectbox("Dataset", datasets, key="cmp_dataset")
+candidates = {ui.run_label(c.config): c for c in runs if c.config.dataset == dataset}
+chosen = top[1].multiselect(
+    f"Runs (up to {MAX_RUNS})",
+    list(candidates),
+    default=list(candidates)[:3],
+    max_selections=MAX_RUNS,
+    key=f"cmp_runs_{dataset}",
+)
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+picked = {string.ascii_uppercase[i]: candidates[label] for i, label in enumerate(chosen)}
+
+# The shared inputs: corrupted like the first run unless changed here.
+first = next(iter(picked.values())).config
+left, right = st.columns(2)
+names = CORRUPTIONS.names()
+corruption = left.selectbox(
+    "Corrupt the inputs with",
+    names,
+    index=names.index(first.corruption),
+    format_func=lambda name: CORRUPTIONS[name].label,
+    key="cmp_corruption",
+)
+meta = CORRUPTIONS[corruption].meta
+level = 0.0
+if meta["max"] > meta["min"]:
+    cast = int if meta.get("integer") else float
+    start = first.level if corruption == first.corruption else meta["default"]
+    level = right.slider(
+        f"Level: {meta['level_name']}",
+        cast(meta["min"]),
+        cast(meta["max"]),
+        cast(start),
+        step=cast(meta["step"]),
+        key=f"cmp_level_{corruption}",
+    )
+inputs = dataclasses.replace(first, corruption=corruption, level=level)
+clean, noisy = ui.test_images(inputs, 10)
+
+rows = {"Original": clean, "Corrupted": noisy}
+rows |= {f"{letter}: {c.config.model}": reconstruct(c.model, noisy) for letter, c in picked.items()}
+st.caption("Rows A, B, ...: each run's reconstruction of the same corrupted images.")
+st.plotly_chart(plots.image_grid(rows), width="content", key="cmp_grid")
+
+shared = {
+    letter: ui.evaluate_at(c, c.config.key(), corruption, level, SHARED_IMAGES)
+    for letter, c in picked.items()
+}
+table = pd.DataFrame(
+    [
+        {
+            "run": letter,
+            "model": c.config.model,
+            "trained on": f"{c.config.corruption} {c.config.level:g}",
+            "params": count_params(c.model),
+            "epochs": len(c.history),
+            "train time (s)": c.info.get("train_seconds"),
+            "s per epoch": c.metrics.get("sec_per_epoch"),
+            "PSNR here (dB)": shared[letter]["test_psnr"],
+            "SSIM here": shared[letter]["test_ssim"],
+            "test PSNR, own corruption (dB)": c.metrics.get("test_psnr"),
+            "test SSIM, own corruption": c.metrics.get("test_ssim"),
+            "name": ui.run_label(c.config),
+        }
+        for letter, c in picked.items()
+    ]
+).set_index("run")
+st.dataframe(
+    table.style.format(
+        {
+            "params": "{:,}",
+            "train time (s)": "{:.0f}",
+            "s per epoch": "{:.1f}",
+            "PSNR here (dB)": "{:.2f}",
+            "SSIM here": "{:.3f}",
+            "test PSNR, own corruption (dB)": "{:.2f}",
+            "test SSIM, own corruption": "{:.3f}",
+        },
+        na_rep="-",
+    )
+)
+st.caption(
+    f"'Here': the first {SHARED_IMAGES} test images corrupted as chosen above, the same for "
+    "every run. 'Own corruption': the run's whole test set at the corruption it was trained on."
+)
+any_metrics = next(iter(shared.values()))
+references = {"corrupted input": any_metrics["test_psnr_noisy"]}
+references["median 3x3"] = any_metrics["test_psnr_median3"]
+st.plotly_chart(
+    plots.metric_bars(
+        {letter: m["test_psnr"] for letter, m in shared.items()}, "PSNR here (dB)", references
+    ),
+    key="cmp_bars",
+)

@@ -84,7 +84,10 @@ with tab_sweep:
             f"the first {SWEEP_IMAGES} test images. How far does denoising carry beyond the "
             "level it was trained at?"
         )
-        levels = sorted({cast(x) for x in np.linspace(meta["min"], meta["max"], SWEEP_LEVELS)})
+        # Level 0 left out: an uncorrupted input scores the metric's 100 dB cap and flattens
+        # every other line.
+        grid = np.linspace(meta["min"], meta["max"], SWEEP_LEVELS + 1)[1:]
+        levels = sorted({cast(round(float(x), 4)) for x in grid})
         if st.toggle("Run the sweep", key=f"dn_sweep_{cfg.key()}"):
             results = [
                 ui.evaluate_at(ckpt, cfg.key(), cfg.corruption, x, SWEEP_IMAGES) for x in levels
@@ -120,12 +123,10 @@ with tab_upload:
         x = 1.0 - image if invert else image
         gen = torch.Generator().manual_seed(0)
         noisy_x = corrupt(cfg.corruption, x, up_level, gen) if has_level else x
-        up_rows = {
-            "Yours": x,
-            "Corrupted": noisy_x,
-            "Autoencoder": reconstruct(ckpt.model, noisy_x),
-        }
-        st.plotly_chart(plots.image_grid(up_rows, cell_px=160), width="content", key="up_grid")
+        up_rows = {"Your image": torch.cat([x, noisy_x, reconstruct(ckpt.model, noisy_x)])}
+        columns = ["yours", "corrupted", "autoencoder"]
+        fig = plots.image_grid(up_rows, cell_px=160, column_labels=columns)
+        st.plotly_chart(fig, width="content", key="up_grid")
         st.download_button(
             "Download (PNG)",
             plots.grid_png(up_rows),

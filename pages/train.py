@@ -39,7 +39,7 @@ if ckpt is None and snap is not None and snap.active:
 elif ckpt is None:
     if snap is not None and snap.status == "failed":
         st.error(snap.error or "The run failed.")
-    elif snap is not None and snap.status == "cancelled":
+    elif panel.was_cancelled(cfg) or (snap is not None and snap.status == "cancelled"):
         st.info("The run was cancelled; nothing was saved.")
     st.write("Not trained yet. Training runs in the background; you can leave this page.")
     if st.button("Train", type="primary", key="train", icon=":material/play_arrow:"):
@@ -60,7 +60,9 @@ else:
     st.subheader("Original, corrupted and reconstructed test images")
     views.recon_grid(ckpt)
     st.subheader("Training curves")
-    st.plotly_chart(plots.loss_curves(ckpt.history, cfg.loss), key="curves")
+    left, right = st.columns(2)
+    left.plotly_chart(plots.loss_curves(ckpt.history, cfg.loss), key="curves")
+    right.plotly_chart(plots.psnr_curve(ckpt.history), key="psnr_curve")
     data = ui.checkpoint_bytes(ckpt)
     if data is not None:
         st.download_button(

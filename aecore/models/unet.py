@@ -1,13 +1,15 @@
-"""A small U-Net-style conv autoencoder: two pooling levels with skip connections.
+"""A small U-Net-style conv autoencoder: two pooling levels, skip connections, residual output.
 
 Ronneberger et al. (2015) built the U-Net for segmentation; here it is a denoiser. The skips hand
-the decoder the full-resolution features of the input, so it only has to learn which pixels to
-repair and what to put there, while the pooled path supplies context from up to ~20 pixels away.
-That is why it beats a median filter on salt and pepper, and why it is no compressor: its code
-(every feature map the decoder reads) is larger than the image.
+the decoder the full-resolution features of the input, and the output adds the decoder's
+correction to the input itself (residual learning, as DnCNN does: Zhang et al. 2017), so the
+network only learns which pixels to repair and what to put there, while the pooled path brings
+context from ~20 pixels away. That is why it beats a median filter on salt and pepper, and why
+it is no compressor: its code (every feature map the decoder reads, the input included) is larger
+than the image.
 
 Sized for a CPU: one 3x3 conv per stage, 16 channels at full resolution and 32 below it
-(about 40k parameters on MNIST, roughly twice conv_same's time per epoch).
+(39k parameters on MNIST, about twice conv_same's time per epoch).
 """
 
 from __future__ import annotations
@@ -29,17 +31,21 @@ def _stage(c_in: int, c_out: int) -> nn.Sequential:
 
 @MODELS.register(
     "unet",
-    label="U-Net-style conv AE, skip connections (16-32-32 | 32-16)",
+    label="U-Net-style conv AE, skips + residual (16-32-32 | 32-16)",
     family="conv",
     uses_latent=False,
     divisible_by=4,
     params={((1, 28, 28), 0): 39_457},
 )
 class UNet(Autoencoder):
-    output = "leaky_relu"  # linear above 0, so the residual passes the input through unchanged
-
     """enc1 (C1, H, W) -> pool, enc2 (C2, H/2, W/2) -> pool, mid (C2, H/4, W/4);
-    up + concat enc2 -> dec2 (C2, H/2, W/2); up + concat enc1 -> dec1 (C1, H, W); 1x1 conv -> C."""
+    up + concat enc2 -> dec2 (C2, H/2, W/2); up + concat enc1 -> dec1 (C1, H, W);
+    output = input + 1x1 conv of dec1."""
+
+    # Leaky ReLU, not sigmoid, as the final activation: it is the identity on [0, 1], so an
+    # untouched pixel passes through exactly; a sigmoid would squash it and, at the 0s and 1s
+    # of salt and pepper, give almost no gradient.
+    output = "leaky_relu"
 
     def __init__(self, shape, latent: int = 0, **_):
         super().__init__(shape, latent)
@@ -54,7 +60,7 @@ class UNet(Autoencoder):
         self.up1 = nn.Upsample(scale_factor=2)
         self.dec1 = _stage(C2 + C1, C1)
         self.out = nn.Conv2d(C1, c, 1)
-        # Shapes of the three feature maps that together form the code.
+        # Shapes of the four parts of the code: the input and the three feature maps.
         self.code_shapes = [(c, h, w), (C1, h, w), (C2, h // 2, w // 2), (C2, h // 4, w // 4)]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,10 +10,16 @@ pytestmark = pytest.mark.browser
 TINY = "dataset=digits&model=dense&latent=8&epochs=2&corruption=salt_pepper&level=0.1"
 
 
-def wait_for_app(page: Page) -> None:
-    """Streamlit renders in the browser after the websocket run; wait until it stops running."""
-    expect(page.get_by_test_id("stApp")).to_be_visible(timeout=60_000)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+def wait_for_app(page: Page, timeout: float = 90_000) -> None:
+    """Wait until the websocket is connected and the script run is over (as Streamlit's own
+    e2e tests do), so the screenshot shows the finished page, not its loading skeleton."""
+    app = page.get_by_test_id("stApp")
+    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
+    # Plotly draws a moment after the run ends; wait for every chart's SVG.
+    charts = page.get_by_test_id("stPlotlyChart")
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
 
 
 def test_train_a_tiny_configuration_through_the_ui(page: Page, app_url, artifacts):

@@ -83,7 +83,7 @@ def test_a_checkpoint_crafted_to_run_code_does_not_run_it(saved, tmp_path):
     payload = _payload(saved)
     payload["info"]["evil"] = Exploit(str(marker))
     torch.save(payload, tmp_path / "evil.pt")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="could run code"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not marker.exists()
 

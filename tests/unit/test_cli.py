@@ -55,7 +55,9 @@ def test_list(capsys):
     assert {"salt_pepper", "gaussian", "masking", "stripes", "block", "blur", "none"} <= {
         c["name"] for c in data["corruptions"]
     }
-    assert len(data["models"]) == 8
+    names = [m["name"] for m in data["models"]]
+    assert {"dense", "janet", "deep_mlp", "conv_same", "conv_pool", "conv_transpose"} <= set(names)
+    assert {"vae_mlp", "vae_conv"} <= set(names) and names[0] == "dense"  # listed simplest first
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ def test_shapes_and_the_code_round_trip(shape):
     x = torch.rand(3, *shape)
     z = model.encode(x)
     c, h, w = shape
-    # enc1 (16, H, W) + enc2 (32, H/2, W/2) + mid (32, H/4, W/4), flattened
-    assert z.shape == (3, 16 * h * w + 32 * (h // 2) * (w // 2) + 32 * (h // 4) * (w // 4))
+    # x (C, H, W) + enc1 (16, H, W) + enc2 (32, H/2, W/2) + mid (32, H/4, W/4), flattened
+    assert z.shape == (3, (c + 16) * h * w + 32 * (h // 2) * (w // 2) + 32 * (h // 4) * (w // 4))
     out = model.decode(z)
     assert out.shape == x.shape
     assert torch.equal(out, model(x))
@@ -34,16 +34,12 @@ def test_refuses_sides_not_divisible_by_four():
         build_model("unet", (1, 30, 30), 0)
 
 
-def test_learns_the_identity_quickly_thanks_to_the_skips():
-    """A bottleneck AE needs many steps to copy fine detail; the full-resolution skip makes it
-    easy, so a few hundred steps on random images already reconstruct them well."""
-    torch.manual_seed(0)
-    model = build_model("unet", (1, 8, 8), 0)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    x = torch.rand(64, 1, 8, 8)
-    for _ in range(300):
-        loss = model.loss_terms(x, x, "mse")["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.01  # a constant guess of 0.5 scores 1/12 = 0.083
+def test_output_is_the_input_plus_a_correction():
+    """Residual: with the last conv zeroed the model is the identity, so an untrained U-Net
+    starts near "change nothing" instead of near a blur."""
+    model = build_model("unet", (1, 28, 28), 0)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.zero_()
+    assert torch.equal(model.reconstruct(x), x)

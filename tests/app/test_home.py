@@ -1,0 +1,24 @@
+"""pages/home.py: a call to action with nothing trained, an instant demo with a saved run."""
+
+from tests.app.conftest import page, texts
+
+
+def test_without_runs_it_asks_to_train_the_default(empty_runs):
+    at = page("home").run()
+    assert not at.exception
+    assert "No trained model yet" in texts(at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_with_a_saved_run_it_shows_the_demo_grid_at_once(trained_runs):
+    at = page("home").run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
+    assert at.selectbox(key="home_run").value.startswith("dense | digits | gaussian")
+
+
+def test_changing_the_level_reruns(trained_runs):
+    at = page("home").run()
+    at.slider(key="home_level_gaussian").set_value(1.0).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1

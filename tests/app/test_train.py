@@ -1,0 +1,104 @@
+"""pages/train.py: configuration from widgets and URL, the live panel, a tiny run to the end."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+import pytest
+
+import pages._ui
+from aecore.jobs import JobManager
+from aecore.train import EpochStats
+from tests.app.conftest import TINY, page, rerun_until, texts
+
+
+def test_defaults_render_the_layer_table_and_a_train_button(empty_runs):
+    at = page("train").run()
+    assert not at.exception
+    assert at.title[0].value == "Train an autoencoder"
+    assert at.button(key="train").label == "Train"
+    assert [m.label for m in at.metric] == ["Trainable parameters"]
+    assert len(at.dataframe) == 1  # the layer table
+    # The sidebar's configuration is mirrored into the URL.
+    assert at.query_params["model"] == at.selectbox(key="cfg_model").value
+
+
+def test_changing_the_model_reruns_and_updates_the_url(empty_runs):
+    at = page("train").run()
+    at.selectbox(key="cfg_model").select("conv_pool").run()
+    assert not at.exception
+    assert at.query_params["model"] == "conv_pool"
+    assert at.query_params["latent"] == "0"  # a conv model has no code size...
+    assert not [w for w in at.number_input if w.key == "cfg_latent"]  # ...and no widget for it
+
+
+def test_a_link_with_settings_opens_them(empty_runs):
+    at = page("train", TINY).run()
+    assert not at.exception
+    assert at.selectbox(key="cfg_dataset").value == "digits"
+    assert at.number_input(key="cfg_latent").value == TINY.latent
+    assert at.slider(key="cfg_level_gaussian").value == pytest.approx(TINY.level)
+
+
+@pytest.mark.parametrize("bad", [{"latent": "abc"}, {"model": "nope"}, {"level": "99"}])
+def test_a_bad_link_warns_and_falls_back_to_the_defaults(empty_runs, bad):
+    at = page("train")
+    at.query_params.update(bad)
+    at.run()
+    assert not at.exception
+    assert "showing the defaults" in texts(at.warning)
+
+
+def test_a_tiny_run_trains_to_done_and_then_loads_cached(empty_runs):
+    at = page("train", TINY).run()
+    at.button(key="train").click().run()
+    assert not at.exception
+    rerun_until(at, lambda at: "Done" in texts(at.success))
+    assert "Test results" in [h.value for h in at.subheader]
+    assert [m.label for m in at.metric][1] == "Autoencoder PSNR"
+    assert len(at.dataframe) == 2  # layers, then the metrics table
+    assert len(at.get("plotly_chart")) >= 2  # the image grid and the training curves
+    downloads = [d.proto.label for d in at.get("download_button")]
+    assert downloads == ["Download this grid (PNG)", "Download the checkpoint (.pt)"]
+    assert list(empty_runs.glob("*.pt"))
+
+    again = page("train", TINY).run()  # another session: no button, the result at once
+    assert "Cached" in texts(again.success)
+
+
+def fake_runner(release: threading.Event, cfg, on_epoch, should_stop, on_batch):
+    """A run that reports one epoch, then waits to be released or cancelled; saves nothing."""
+    on_batch(0.5)
+    on_epoch(EpochStats(1, cfg.epochs, 0.05, 0.05, 0.06, 0.06, 12.0, 0.1))
+    while not release.wait(0.05):
+        if should_stop():
+            return None
+    return None
+
+
+def test_the_live_panel_shows_progress_and_cancels(empty_runs, monkeypatch):
+    release = threading.Event()
+    manager = partial(JobManager, runner=partial(fake_runner, release))
+    monkeypatch.setattr(pages._ui, "JobManager", manager)
+    at = page("train", TINY).run()
+    at.button(key="train").click().run()
+    rerun_until(at, lambda at: any("1 of 1 epochs" in p.proto.text for p in at.get("progress")))
+    assert len(at.get("plotly_chart")) == 2  # live loss and PSNR curves
+    at.button(key=f"cancel_{TINY.key()}").click().run()
+    rerun_until(at, lambda at: "cancelled" in texts(at.info))
+    assert at.button(key="train")  # offered again
+    release.set()
+
+
+def test_a_second_session_over_its_limit_is_told_why(empty_runs, monkeypatch):
+    release = threading.Event()
+    manager = partial(JobManager, per_session=1, runner=partial(fake_runner, release))
+    monkeypatch.setattr(pages._ui, "JobManager", manager)
+    at = page("train", TINY).run()
+    at.button(key="train").click().run()
+    at.number_input(key="cfg_latent").set_value(3).run()  # another config, same session
+    at.button(key="train").click().run()
+    assert not at.exception
+    assert "limit is 1" in texts(at.warning)
+    release.set()
