@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+import aecore  # noqa: F401  (before any page imports torch: it sets OpenMP's wait policy)
+
 st.set_page_config(page_title="Autoencoder lab", page_icon=":material/blur_on:", layout="wide")
 
 pages = {

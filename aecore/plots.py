@@ -244,7 +244,7 @@ def latent_scatter(
                 hovertemplate=f"class {name}<br>test image #%{{customdata}}<extra></extra>",
             )
         )
-    axis = method.upper() if method in ("pca", "tsne") else (method or "code")
+    axis = {"pca": "PCA", "tsne": "t-SNE", "identity": "code unit"}.get(method, method or "axis")
     fig.update_layout(
         xaxis_title=f"{axis} 1",
         yaxis_title=f"{axis} 2",

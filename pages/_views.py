@@ -13,20 +13,23 @@ from pages import _ui as ui
 METRIC_FORMAT = {"PSNR (dB)": "{:.2f}", "SSIM": "{:.3f}", "MSE": "{:.4f}"}
 
 
-def metrics_table(metrics: dict[str, float], caption: str) -> None:
+def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = True) -> None:
     """The model against the corrupted input and the classical baselines: headline numbers, then
-    the table. `metrics` has Checkpoint.metrics' keys (test_psnr, test_psnr_noisy, ...)."""
-    m = metrics
+    the table. `metrics` has Checkpoint.metrics' keys (test_psnr, test_psnr_noisy, ...). Without
+    corruption the input is the target itself, so only the compressors (PCA) compare."""
+    m = dict(metrics)
+    if not corrupted:
+        m = {k: v for k, v in m.items() if not k.endswith(("_noisy", "_median3", "_median5"))}
     table = plots.metrics_table(m)
     if table.empty:
         st.info("No test metrics for this run.")
         return
     cols = st.columns(3)
-    cols[0].metric(
-        "Autoencoder PSNR",
-        f"{m['test_psnr']:.2f} dB",
-        f"{m['test_psnr'] - m['test_psnr_noisy']:+.2f} dB vs the corrupted input",
-    )
+    if corrupted:
+        gain = f"{m['test_psnr'] - m['test_psnr_noisy']:+.2f} dB vs the corrupted input"
+        cols[0].metric("Autoencoder PSNR", f"{m['test_psnr']:.2f} dB", gain)
+    else:
+        cols[0].metric("Reconstruction PSNR", f"{m['test_psnr']:.2f} dB")
     baselines = {
         k: v for k, v in m.items() if k.startswith("test_psnr_") and k != "test_psnr_noisy"
     }

@@ -113,8 +113,10 @@ st.caption(
     "every run. 'Own corruption': the run's whole test set at the corruption it was trained on."
 )
 any_metrics = next(iter(shared.values()))
-references = {"corrupted input": any_metrics["test_psnr_noisy"]}
-references["median 3x3"] = any_metrics["test_psnr_median3"]
+references = {}
+if corruption != "none" and level > 0:  # an uncorrupted input would score the 100 dB cap
+    references = {"corrupted input": any_metrics["test_psnr_noisy"]}
+    references["median 3x3"] = any_metrics["test_psnr_median3"]
 st.plotly_chart(
     plots.metric_bars(
         {letter: m["test_psnr"] for letter, m in shared.items()}, "PSNR here (dB)", references

@@ -73,7 +73,7 @@ with tab_test:
     else:
         metrics = ui.evaluate_at(ckpt, cfg.key(), cfg.corruption, level, 1000)
         caption = f"The first 1,000 {cfg.dataset} test images at level {level:g}."
-    views.metrics_table(metrics, caption)
+    views.metrics_table(metrics, caption, corrupted=has_level and level > 0)
 
 with tab_sweep:
     if not has_level:

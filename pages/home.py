@@ -55,10 +55,12 @@ clean, noisy = ui.test_images(cfg, 10, level=level)
 rows = {"Original": clean, "Corrupted": noisy, "Reconstructed": reconstruct(ckpt.model, noisy)}
 st.plotly_chart(plots.image_grid(rows), width="content", key="home_grid")
 if "test_psnr" in ckpt.metrics:
+    before = ckpt.metrics.get("test_psnr_noisy")
     st.caption(
         f"On the whole test set at the trained level: {ckpt.metrics['test_psnr']:.2f} dB PSNR "
-        f"after the autoencoder, {ckpt.metrics.get('test_psnr_noisy', float('nan')):.2f} dB "
-        "before. Higher is better."
+        "after the autoencoder"
+        + (f", {before:.2f} dB before" if cfg.corruption != "none" and before else "")
+        + ". Higher is better."
     )
 
 st.subheader("Where next")

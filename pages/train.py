@@ -12,6 +12,7 @@ ui.ensure_router()
 st.title("Train an autoencoder")
 cfg = ui.config_sidebar()
 ds = ui.dataset(cfg.dataset)
+n_train = len(ds.train_images)
 
 layers, total_params = ui.model_summary(cfg)
 left, right = st.columns([2, 3], gap="large")
@@ -20,7 +21,7 @@ with left:
     st.markdown(
         f"**{ui.run_label(cfg)}**  \n"
         f"{len(ds.train_images):,} training images of {ds.shape[1]}x{ds.shape[2]}"
-        f"{f', first {cfg.limit_train:,} used' if cfg.limit_train else ''}; "
+        f"{f', first {cfg.limit_train:,} used' if 0 < cfg.limit_train < n_train else ''}; "
         f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {cfg.optimizer} at lr {cfg.lr:g}, "
         f"{cfg.loss.upper()} loss."
     )
@@ -56,6 +57,7 @@ else:
     views.metrics_table(
         ckpt.metrics,
         f"All {cfg.dataset} test images, corrupted with one fixed seed for every method.",
+        corrupted=cfg.corruption != "none",
     )
     st.subheader("Original, corrupted and reconstructed test images")
     views.recon_grid(ckpt)

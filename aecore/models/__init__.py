@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-# isort: off  (registration order is the order the app lists models in)
-from aecore.models import conv, mlp, unet, vae  # noqa: F401
+# Registration order is the order the app lists models in, so these imports are not sorted.
+# isort: off
+from aecore.models import mlp, conv, unet, vae  # noqa: F401
 
 # isort: on
 from aecore.models.base import REGULARIZERS, Autoencoder, LayerRow, count_params, summary

@@ -79,8 +79,8 @@ def fake_runner(release: threading.Event, cfg, on_epoch, should_stop, on_batch):
 
 def test_the_live_panel_shows_progress_and_cancels(empty_runs, monkeypatch):
     release = threading.Event()
-    manager = partial(JobManager, runner=partial(fake_runner, release))
-    monkeypatch.setattr(pages._ui, "JobManager", manager)
+    manager = JobManager(runner=partial(fake_runner, release))
+    monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
     at = page("train", TINY).run()
     at.button(key="train").click().run()
     rerun_until(at, lambda at: any("1 of 1 epochs" in p.proto.text for p in at.get("progress")))
@@ -89,12 +89,13 @@ def test_the_live_panel_shows_progress_and_cancels(empty_runs, monkeypatch):
     rerun_until(at, lambda at: "cancelled" in texts(at.info))
     assert at.button(key="train")  # offered again
     release.set()
+    manager.shutdown()
 
 
 def test_a_second_session_over_its_limit_is_told_why(empty_runs, monkeypatch):
     release = threading.Event()
-    manager = partial(JobManager, per_session=1, runner=partial(fake_runner, release))
-    monkeypatch.setattr(pages._ui, "JobManager", manager)
+    manager = JobManager(per_session=1, runner=partial(fake_runner, release))
+    monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
     at = page("train", TINY).run()
     at.button(key="train").click().run()
     at.number_input(key="cfg_latent").set_value(3).run()  # another config, same session
@@ -102,3 +103,4 @@ def test_a_second_session_over_its_limit_is_told_why(empty_runs, monkeypatch):
     assert not at.exception
     assert "limit is 1" in texts(at.warning)
     release.set()
+    manager.shutdown()

@@ -36,4 +36,4 @@ def test_opening_a_saved_run_loads_its_settings(trained_runs):
     at.button(key="open_saved_0").click().run()
     assert not at.exception
     assert at.selectbox(key="cfg_dataset").value == "digits"
-    assert [m.label for m in at.metric][0] == "Autoencoder PSNR"
+    assert "PSNR" in at.metric[0].label  # the run's metrics, not the "not trained" note
