@@ -14,14 +14,19 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from aecore.config import TrainConfig
 from aecore.models import build_model
 
 TV_CLASSES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 
 
-def loader(dataset: str, root: str, train: bool, batch_size: int = 128) -> DataLoader:
-    ds = TV_CLASSES[dataset](root, train=train, download=False, transform=transforms.ToTensor())
-    return DataLoader(ds, batch_size=batch_size, shuffle=train)
+def dataset(name: str, root: str, train: bool):
+    """The torchvision dataset, each item a PIL image turned into a tensor by ToTensor."""
+    return TV_CLASSES[name](root, train=train, download=False, transform=transforms.ToTensor())
+
+
+def loader(name: str, root: str, train: bool, batch_size: int = 128) -> DataLoader:
+    return DataLoader(dataset(name, root, train), batch_size=batch_size, shuffle=train)
 
 
 def vae_loss(recon_x, x, mu, logvar):
@@ -46,15 +51,19 @@ def ae_step(model, data, corrupt_fn, loss: str):
     return F.mse_loss(out, data)
 
 
-def train_epoch(model, opt, train_loader, step) -> float:
-    """One epoch; returns seconds."""
+def train_epoch(model, opt, train_loader, step, device=None) -> float:
+    """One epoch; returns seconds. Batches move to the device one by one, as in tutorials."""
     model.train()
     t0 = time.perf_counter()
     for data, _ in train_loader:
+        if device is not None:
+            data = data.to(device)
         opt.zero_grad()
         loss = step(model, data)
         loss.backward()
         opt.step()
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
@@ -69,3 +78,9 @@ def vae_test_loss(model, test_loader) -> float:
 def make_vae(latent: int = 20, seed: int = 0):
     torch.manual_seed(seed)
     return build_model("vae_mlp", (1, 28, 28), latent)
+
+
+def build(cfg: TrainConfig):
+    """cfg's model with cfg's seed: the same initial weights that aecore.train starts from."""
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg.model, (1, 28, 28), cfg.latent, cfg.width)
