@@ -278,15 +278,19 @@ def metric_bars(
     values: Mapping[str, float],
     axis_title: str,
     references: Mapping[str, float] | None = None,
+    x_title: str = "run",
+    digits: int = 2,
+    muted: Sequence[str] = (),
 ) -> go.Figure:
-    """One bar per run; `references` (e.g. the corrupted input, a median filter) as dotted lines."""
+    """One bar per run; `references` (e.g. the corrupted input, a median filter) as dotted lines.
+    Bars named in `muted` (inputs and baselines among runs) are drawn in gray."""
     fig = go.Figure(
         go.Bar(
             x=list(values),
             y=list(values.values()),
-            text=[f"{v:.2f}" for v in values.values()],
+            text=[f"{v:.{digits}f}" for v in values.values()],
             textposition="outside",
-            marker_color=px.colors.qualitative.D3[0],
+            marker_color=["#9e9e9e" if k in muted else px.colors.qualitative.D3[0] for k in values],
         )
     )
     for i, (name, value) in enumerate((references or {}).items()):
@@ -294,17 +298,45 @@ def metric_bars(
             y=value,
             line_dash="dot",
             line_color=px.colors.qualitative.D3[(i + 1) % 10],
-            annotation_text=f"{name}: {value:.2f}",
+            annotation_text=f"{name}: {value:.{digits}f}",
             annotation_position="top right",
         )
     top = max([*values.values(), *(references or {}).values()], default=1.0)
     fig.update_traces(width=min(0.6, 0.25 * len(values)))  # a lone bar stays narrow
     fig.update_layout(
-        xaxis_title="run",
+        xaxis_title=x_title,
         yaxis_title=axis_title,
         yaxis_range=[0, top * 1.15],
         height=360,
         margin={"l": 60, "r": 10, "t": 20, "b": 40},
         font=FONT,
     )
+    return fig
+
+
+def latent_sweep(latents: Sequence[int], series: Mapping[str, Sequence[float | None]]) -> go.Figure:
+    """Test MSE per pixel against code size on a log x axis, one line per method (e.g. the dense
+    AE and PCA); None values (untrained sizes) leave gaps."""
+    fig = go.Figure()
+    for i, (name, values) in enumerate(series.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=list(latents),
+                y=list(values),
+                mode="lines+markers",
+                name=name,
+                marker={"size": 9},
+                line={"color": px.colors.qualitative.D3[i % 10]},
+                hovertemplate=f"{name}<br>k = %{{x}}<br>MSE %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        xaxis_title="code size k (latent units = PCA components), log scale",
+        yaxis_title="test MSE per pixel (lower is better)",
+        height=380,
+        margin={"l": 60, "r": 10, "t": 20, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+        font=FONT,
+    )
+    fig.update_xaxes(type="log", tickvals=list(latents), ticktext=[str(k) for k in latents])
     return fig

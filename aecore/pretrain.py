@@ -17,17 +17,18 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aecore.checkpoints import BUNDLED_DIR, checkpoint_name, save_checkpoint
+from aecore.checkpoints import BUNDLED_DIR, checkpoint_name, load_checkpoint, save_checkpoint
 from aecore.config import TrainConfig
 from aecore.data import load_dataset
 from aecore.evaluate import evaluate
+from aecore.preview import HOME_DEMO, write_home_preview
 from aecore.train import EpochStats
 
 MANIFEST = BUNDLED_DIR / "manifest.json"
@@ -75,7 +76,10 @@ def write_manifest(header: dict[str, Any], entries: list[BundledModel], path: Pa
         {"name": e.name, "purpose": e.purpose, "config": e.config.to_dict(), **e.record}
         for e in entries
     ]
-    text = json.dumps({**header, "models": models}, indent=1) + "\n"
+    _write_atomic(path, json.dumps({**header, "models": models}, indent=1) + "\n")
+
+
+def _write_atomic(path: Path, text: str) -> None:
     # Atomic, like the checkpoints: a crash mid-write must not leave half a manifest.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -119,6 +123,9 @@ def train_entry(
     metrics["sec_per_epoch"] = ckpt.metrics["sec_per_epoch"]
     info = {k: v for k, v in ckpt.info.items() if k != "path"}
     save_checkpoint(entry.path, cfg, model, ckpt.history, metrics, info, half=True)
+    if entry.name == HOME_DEMO:  # the Home page's stored picture must show this file's model
+        saved = load_checkpoint(entry.path)
+        write_home_preview(saved, load_dataset(cfg.dataset), entry.folder / "previews" / "home.png")
     return {
         "key": cfg.key(),
         "file": entry.path.name,
@@ -166,3 +173,89 @@ def pretrain(
 def folder_bytes(folder: Path = BUNDLED_DIR) -> int:
     """Total size of the .pt files in a folder (the bundled one by default)."""
     return sum(p.stat().st_size for p in folder.glob("*.pt"))
+
+
+# -- bundled classifiers (aecore.classifier): the Compare page's "as classifier input" ----------
+
+CLASSIFIER_DIR = BUNDLED_DIR / "classifiers"
+BUNDLED_CLASSIFIERS = ("mnist", "fashion_mnist")  # minutes on a CPU; digits trains in seconds
+
+
+def classifier_manifest(folder: Path = CLASSIFIER_DIR) -> list[dict[str, Any]]:
+    """The records of the bundled classifiers (empty if none were built)."""
+    path = Path(folder) / "manifest.json"
+    return json.loads(path.read_text())["classifiers"] if path.is_file() else []
+
+
+def check_classifier(record: dict[str, Any], folder: Path = CLASSIFIER_DIR) -> str:
+    """What is wrong with a classifier record's file, or "ok" (no loading)."""
+    from aecore.classifier import ClassifierSpec
+
+    path = Path(folder) / record["file"]
+    if ClassifierSpec(**record["spec"]).key() != record["key"]:
+        return "spec changed since it was trained (or SmallCNN did)"
+    if not path.is_file():
+        return f"missing file {path.name}"
+    return "ok" if sha256(path) == record["sha256"] else "file differs from the one recorded"
+
+
+def pretrain_classifiers(
+    datasets: Sequence[str] = BUNDLED_CLASSIFIERS,
+    folder: Path = CLASSIFIER_DIR,
+    device: torch.device | str = "cpu",
+    on_entry: Callable[[str], None] = lambda dataset: None,
+) -> list[dict[str, Any]]:
+    """Retrain the classifiers of `datasets` with their default spec into `folder`, and rewrite
+    folder/manifest.json after each (an interrupted rebuild keeps what it finished). Returns
+    the new records. From a shell:
+        python -c "from aecore.pretrain import pretrain_classifiers as p; p()"
+    """
+    from aecore.classifier import build_classifier, default_spec
+
+    folder = Path(folder)
+    records = {r["dataset"]: r for r in classifier_manifest(folder)}
+    done = []
+    for name in datasets:
+        on_entry(name)
+        spec = default_spec(name)
+        clf = build_classifier(load_dataset(name), spec, out_dir=folder, device=device)
+        path = folder / spec.file_name
+        old = records.get(name)
+        if old and old["file"] != path.name:
+            (folder / old["file"]).unlink(missing_ok=True)  # another spec: the old file is stale
+        records[name] = {
+            "dataset": name,
+            "spec": asdict(spec),
+            "key": spec.key(),
+            "file": path.name,
+            "bytes": path.stat().st_size,
+            "sha256": sha256(path),
+            "dtype": DTYPE,
+            "params": clf.info["params"],
+            "test_accuracy": round(clf.info["test_accuracy"], 4),
+            "train_seconds": clf.info["train_seconds"],
+            "hardware": clf.info["hardware"],
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "torch": str(torch.__version__),
+            "trained": time.strftime("%Y-%m-%d", time.gmtime()),
+        }
+        data = {"about": CLASSIFIER_ABOUT, "classifiers": list(records.values())}
+        _write_atomic(folder / "manifest.json", json.dumps(data, indent=1) + "\n")
+        done.append(records[name])
+    return done
+
+
+CLASSIFIER_ABOUT = (
+    "Small CNNs (aecore.classifier.SmallCNN) trained on clean training images; the Compare page "
+    "tests them on corrupted, filtered and reconstructed test images. float16 weights; "
+    "test_accuracy is the clean full test set on those weights. Rebuild with "
+    "aecore.pretrain.pretrain_classifiers()."
+)
+
+
+def bundled_names(path: Path = MANIFEST) -> dict[str, str]:
+    """Config key -> manifest name of every bundled model ({} if the manifest is missing)."""
+    if not Path(path).is_file():
+        return {}
+    return {e.config.key(): e.name for e in read_manifest(path)[1]}

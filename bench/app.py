@@ -3,7 +3,7 @@
 1. Cold start: from launching `streamlit run` to the health endpoint answering, and to the first
    page's HTML being served.
 2. Home: from the first Home page request after the cold start to its first reconstruction image
-   drawn (the Plotly grid's SVG in the page), then the same for a second visitor.
+   decoded in the page, then the same for a second visitor.
 3. A cached configuration: the Train page for a bundled checkpoint's config, re-rendered (the
    rerun key "r", as a widget change does): from the key press until the run is over and the
    grid is drawn again. Median of several.
@@ -80,8 +80,10 @@ def wait_drawn(page: Page, timeout: float = 60_000) -> None:
 def first_image_seconds(page: Page, url: str) -> float:
     t0 = time.perf_counter()
     page.goto(url)
-    expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_visible(
-        timeout=60_000
+    picture = page.get_by_test_id("stImage").first.locator("img")
+    expect(picture).to_be_visible(timeout=60_000)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=picture.element_handle()
     )
     return time.perf_counter() - t0
 

@@ -23,6 +23,10 @@ WRITTEN = "_cfg_query_written"  # the query params this session last wrote (to s
 VALUES = "_cfg_values"  # the sidebar's last values; reseeds widgets after a page switch
 PENDING = "_cfg_pending"  # a config to load into the widgets on the next run (presets, "open")
 SAMPLING_LABELS = {"fixed": "this level", "uniform": "0 up to this level"}
+# A regulariser switched on with weight 0 trains a plain AE. These are the Learn page's presets:
+# the L1 penalty sums over the code while the Jacobian norm sums over code x pixels, so their
+# useful weights differ by an order of magnitude.
+REG_WEIGHTS = {"sparse": 1e-4, "contractive": 1e-3}
 FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
 
 # Sized for a 2-core CPU: trains and evaluates in well under a minute (timed in the report).
@@ -187,7 +191,10 @@ def config_sidebar() -> TrainConfig:
         )
     if model_meta["family"] != "vae":  # a VAE's KL term is its regulariser
         v["regularizer"] = bar.selectbox(
-            "Regulariser on the code", REGULARIZERS, key=PREFIX + "regularizer"
+            "Regulariser on the code",
+            REGULARIZERS,
+            key=PREFIX + "regularizer",
+            on_change=_regularizer_changed,
         )
         if v["regularizer"] != "none":
             v["reg_weight"] = bar.number_input(
@@ -228,6 +235,14 @@ def config_sidebar() -> TrainConfig:
     _write_query(cfg)
     bar.caption(f"Run key `{cfg.key()}` (the checkpoint's name; the URL holds these settings)")
     return cfg
+
+
+def _regularizer_changed() -> None:
+    """Give a newly chosen regulariser a useful weight, unless the user set one of their own."""
+    chosen = st.session_state[PREFIX + "regularizer"]
+    weight = st.session_state.get(PREFIX + "reg_weight", 0.0)
+    if chosen in REG_WEIGHTS and (not weight or weight in REG_WEIGHTS.values()):
+        st.session_state[PREFIX + "reg_weight"] = REG_WEIGHTS[chosen]
 
 
 def _label(registry):

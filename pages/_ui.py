@@ -16,13 +16,14 @@ import torch
 from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 
-from aecore import latent
+from aecore import classifier, latent, sweep
 from aecore.checkpoints import BUNDLED_DIR, Checkpoint, CheckpointError, load_checkpoint, runs_dir
 from aecore.config import TrainConfig
 from aecore.data import DATASETS, DatasetUnavailable, ImageDataset, data_dir, load_dataset
 from aecore.evaluate import corrupted_test_set, evaluate
 from aecore.jobs import JobManager
 from aecore.models import build_model, count_params, summary
+from aecore.pretrain import bundled_names
 from pages._config import config_sidebar, default_config, open_config
 
 __all__ = ["config_sidebar", "default_config", "open_config"]  # re-exported for the pages
@@ -143,8 +144,17 @@ def load_run(path: Path) -> Checkpoint | None:
     return _load_run(str(path), path.stat().st_mtime)
 
 
+@st.cache_data(show_spinner=False)
+def _bundled_names() -> dict[str, str]:
+    return bundled_names()
+
+
 def run_label(cfg: TrainConfig) -> str:
-    """A short human name for a run: model, data, corruption and key."""
+    """A short human name for a run: a bundled model's manifest name, else model, data,
+    corruption and key."""
+    name = _bundled_names().get(cfg.key())
+    if name is not None:
+        return f"{name} (bundled)"
     level = "" if cfg.corruption == "none" else f" {cfg.level:g}"
     return f"{cfg.model} | {cfg.dataset} | {cfg.corruption}{level} | {cfg.key()[:6]}"
 
@@ -171,3 +181,31 @@ def switch_page(page: str, cfg: TrainConfig) -> None:
 def checkpoint_bytes(ckpt: Checkpoint) -> bytes | None:
     path = ckpt.info.get("path")
     return Path(path).read_bytes() if path and Path(path).is_file() else None
+
+
+# -- the Compare page's sweep and classifier ------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Fitting PCA and reconstructing...")
+def sweep_data(_runs: dict, dataset_name: str, keys: tuple, n: int = 10):
+    """(sweep points, image rows) of the latent-size sweep; `keys` (latent, run key or None)
+    stands for `_runs` in the cache key."""
+    ds = dataset(dataset_name)
+    return sweep.sweep_points(ds, _runs), sweep.sweep_rows(ds, _runs, n)
+
+
+@st.cache_resource
+def classifiers() -> classifier.ClassifierTrainer:
+    """The one background trainer of classifiers, shared by every session."""
+    return classifier.ClassifierTrainer()
+
+
+@st.cache_data(max_entries=32, show_spinner="Classifying the test images...")
+def classifier_accuracies(
+    _clf, clf_key: str, _models: dict, keys: tuple, dataset_name: str, corruption, level, limit
+) -> dict[str, float]:
+    """aecore.classifier.accuracies, cached; clf_key and `keys` (name, run key) stand for the
+    classifier and the models in the cache key."""
+    return classifier.accuracies(
+        _clf.model, dataset(dataset_name), corruption, level, _models, limit
+    )

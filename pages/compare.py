@@ -1,4 +1,5 @@
-"""Compare runs: several trained models side by side on the same corrupted test images."""
+"""Compare runs: several trained models side by side on the same corrupted test images; the
+classic code-size sweep against PCA; and the runs' outputs as a classifier's input."""
 
 import dataclasses
 import string
@@ -10,10 +11,13 @@ from aecore import plots
 from aecore.corruptions import CORRUPTIONS
 from aecore.evaluate import reconstruct
 from aecore.models import count_params
+from pages import _classify as classify_view
+from pages import _sweep as sweep_view
 from pages import _ui as ui
 
 SHARED_IMAGES = 500  # test images behind the "on these inputs" numbers
 MAX_RUNS = 6
+SIDE, SWEEP, CLASSIFY = "Side by side", "Code size vs PCA", "As classifier input"
 
 ui.ensure_router()
 st.title("Compare runs")
@@ -24,10 +28,18 @@ if not runs:
     st.stop()
 
 datasets = sorted({ckpt.config.dataset for ckpt in runs})
-top = st.columns([1, 3])
+top = st.columns([1, 3], vertical_alignment="bottom")
 dataset = top[0].selectbox("Dataset", datasets, key="cmp_dataset")
+# One view at a time: each costs test-set passes, so only the one shown is computed.
+view = top[1].segmented_control(
+    "View", [SIDE, SWEEP, CLASSIFY], default=SIDE, required=True, key="cmp_view"
+)
+if view == SWEEP:
+    sweep_view.show(dataset)
+    st.stop()
+
 candidates = {ui.run_label(c.config): c for c in runs if c.config.dataset == dataset}
-chosen = top[1].multiselect(
+chosen = st.multiselect(
     f"Runs (up to {MAX_RUNS})",
     list(candidates),
     default=list(candidates)[:3],
@@ -48,7 +60,7 @@ corruption = left.selectbox(
     names,
     index=names.index(first.corruption),
     format_func=lambda name: CORRUPTIONS[name].label,
-    key="cmp_corruption",
+    key=f"cmp_corruption_{dataset}",  # per dataset: each starts from its own first run
 )
 meta = CORRUPTIONS[corruption].meta
 level = 0.0
@@ -61,8 +73,12 @@ if meta["max"] > meta["min"]:
         cast(meta["max"]),
         cast(start),
         step=cast(meta["step"]),
-        key=f"cmp_level_{corruption}",
+        key=f"cmp_level_{dataset}_{corruption}",
     )
+if view == CLASSIFY:
+    classify_view.show(dataset, picked, corruption, level)
+    st.stop()
+
 inputs = dataclasses.replace(first, corruption=corruption, level=level)
 clean, noisy = ui.test_images(inputs, 10)
 
@@ -79,6 +95,7 @@ table = pd.DataFrame(
     [
         {
             "run": letter,
+            "name": ui.run_label(c.config),
             "model": c.config.model,
             "trained on": f"{c.config.corruption} {c.config.level:g}",
             "params": count_params(c.model),
@@ -89,7 +106,6 @@ table = pd.DataFrame(
             "SSIM here": shared[letter]["test_ssim"],
             "test PSNR, own corruption (dB)": c.metrics.get("test_psnr"),
             "test SSIM, own corruption": c.metrics.get("test_ssim"),
-            "name": ui.run_label(c.config),
         }
         for letter, c in picked.items()
     ]

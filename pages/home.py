@@ -1,13 +1,16 @@
-"""Home: what an autoencoder is, and an instant demo from any saved run."""
+"""Home: what an autoencoder is, and an instant demo from any saved run.
+
+Only Streamlit is imported before the demo picture: on a cold start, importing torch and
+torchvision and loading a dataset take seconds, so the stored picture of the bundled demo model
+(checkpoints/previews/home.png, the same pixels the live demo draws) is shown first.
+"""
+
+from pathlib import Path
 
 import streamlit as st
 
-from aecore import plots
-from aecore.corruptions import CORRUPTIONS
-from aecore.evaluate import reconstruct
-from pages import _ui as ui
+HOME_PREVIEW = Path(__file__).resolve().parent.parent / "checkpoints" / "previews" / "home.png"
 
-ui.ensure_router()
 st.title("Autoencoder lab")
 st.markdown(
     "An **autoencoder** is a network trained to give back its input. An *encoder* squeezes each "
@@ -16,34 +19,58 @@ st.markdown(
     "kind have in common. Feed it a **corrupted** image while asking for the **clean** one and "
     "it learns to remove noise: a *denoising* autoencoder."
 )
-
-runs = [(path, ui.load_run(path)) for path in ui.saved_run_paths()]
-runs = [(path, ckpt) for path, ckpt in runs if ckpt is not None]
 st.subheader("Try it")
+controls = st.container()
+picture = st.empty()
+caption = st.empty()
+if HOME_PREVIEW.is_file():
+    picture.image(HOME_PREVIEW.read_bytes(), width="content")
+
+# The heavy imports, after the first picture is on its way to the browser.
+from aecore.corruptions import CORRUPTIONS  # noqa: E402
+from aecore.data import DatasetUnavailable, data_dir, load_dataset  # noqa: E402
+from aecore.pretrain import bundled_names  # noqa: E402
+from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows, labelled_png  # noqa: E402
+from pages import _ui as ui  # noqa: E402
+
+ui.ensure_router()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def demo_png(_ckpt, key: str, level: float, where: str) -> bytes:
+    """The live picture of run `key` at `level` (a PNG, as fast to send as the stored one)."""
+    return labelled_png(demo_rows(_ckpt, load_dataset(_ckpt.config.dataset, where), level))
+
+
+runs = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
 if not runs:
-    st.info(
+    picture.empty()
+    controls.info(
         "No trained model yet. Train the default one: about a minute on a laptop CPU, "
         "and it then shows up here.",
         icon=":material/model_training:",
     )
-    ui.page_link("pages/train.py", "Open Train", icon=":material/play_arrow:")
+    with controls:
+        ui.page_link("pages/train.py", "Open Train", icon=":material/play_arrow:")
     st.stop()
 
-# Denoisers first: they make the better demo.
-runs.sort(key=lambda pc: pc[1].config.corruption == "none")
-labels = {ui.run_label(ckpt.config): ckpt for _, ckpt in runs}
-left, right = st.columns([1, 1], gap="large")
+# The demo model first, then the other denoisers: they make the better demo.
+demo_key = next((k for k, n in bundled_names().items() if n == HOME_DEMO), None)
+runs.sort(key=lambda c: (c.config.key() != demo_key, c.config.corruption == "none"))
+labels = {ui.run_label(ckpt.config): ckpt for ckpt in runs}
+left, right = controls.columns([1, 1], gap="large")
 label = left.selectbox("Trained model", list(labels), key="home_run")
 ckpt = labels[label]
 cfg = ckpt.config
 meta = CORRUPTIONS[cfg.corruption].meta
+start = HOME_LEVEL if cfg.key() == demo_key else cfg.level
 if meta["max"] > meta["min"]:
     cast = int if meta.get("integer") else float
     level = right.slider(
         f"{CORRUPTIONS[cfg.corruption].label}: {meta['level_name']} (trained at {cfg.level:g})",
         cast(meta["min"]),
         cast(meta["max"]),
-        cast(cfg.level),
+        cast(start),
         step=cast(meta["step"]),
         key=f"home_level_{cfg.corruption}",
     )
@@ -51,14 +78,20 @@ else:
     level = 0.0
     right.write("This model was trained without corruption: it only compresses.")
 
-clean, noisy = ui.test_images(cfg, 10, level=level)
-rows = {"Original": clean, "Corrupted": noisy, "Reconstructed": reconstruct(ckpt.model, noisy)}
-st.plotly_chart(plots.image_grid(rows), width="content", key="home_grid")
+try:
+    with st.spinner(f"Loading {cfg.dataset}..."):
+        png = demo_png(ckpt, cfg.key(), level, str(data_dir()))
+except DatasetUnavailable as err:
+    if cfg.key() != demo_key:
+        picture.empty()  # the stored picture belongs to the demo model only
+    caption.warning(f"The live demo needs this model's dataset. {err}")
+    st.stop()
+picture.image(png, width="content")
 if "test_psnr" in ckpt.metrics:
     before = ckpt.metrics.get("test_psnr_noisy")
-    st.caption(
-        f"On the whole test set at the trained level: {ckpt.metrics['test_psnr']:.2f} dB PSNR "
-        "after the autoencoder"
+    caption.caption(
+        f"The first test images of {cfg.dataset}. On the whole test set at the trained level: "
+        f"{ckpt.metrics['test_psnr']:.2f} dB PSNR after the autoencoder"
         + (f", {before:.2f} dB before" if cfg.corruption != "none" and before else "")
         + ". Higher is better."
     )

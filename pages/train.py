@@ -3,6 +3,7 @@
 import streamlit as st
 
 from aecore import plots
+from aecore.bundle import run_bundle
 from aecore.checkpoints import checkpoint_name
 from pages import _panel as panel
 from pages import _ui as ui
@@ -65,9 +66,11 @@ else:
     left, right = st.columns(2)
     left.plotly_chart(plots.loss_curves(ckpt.history, cfg.loss), key="curves")
     right.plotly_chart(plots.psnr_curve(ckpt.history), key="psnr_curve")
+    st.subheader("Downloads")
+    left, right = st.columns(2)
     data = ui.checkpoint_bytes(ckpt)
     if data is not None:
-        st.download_button(
+        left.download_button(
             "Download the checkpoint (.pt)",
             data,
             file_name=checkpoint_name(cfg),
@@ -75,5 +78,18 @@ else:
             on_click="ignore",
             icon=":material/download:",
         )
-        st.caption("Load it with `aecore.checkpoints.load_checkpoint(path)` (weights_only).")
+        left.caption("Load it with `aecore.checkpoints.load_checkpoint(path)` (weights_only).")
+    right.download_button(
+        "Download the run bundle (.zip)",
+        lambda: run_bundle(ckpt),  # built only when clicked: it reconstructs test images
+        file_name=f"{cfg.model}-{cfg.dataset}-{cfg.key()}.zip",
+        mime="application/zip",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        key="bundle_zip",
+    )
+    right.caption(
+        "Config and metrics (JSON), history per epoch (CSV), test-image grids (PNG), a README "
+        "and the checkpoint."
+    )
 panel.my_runs(cfg)

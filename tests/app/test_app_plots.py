@@ -58,3 +58,16 @@ def test_metrics_table_has_one_row_per_method_present():
     metrics = {"test_psnr": 20.0, "test_ssim": 0.8, "test_mse": 0.01, "test_psnr_noisy": 10.0}
     table = plots.metrics_table(metrics)
     assert list(table.index) == ["Autoencoder", "Corrupted input"]
+
+
+def test_latent_sweep_has_a_log_x_axis_labelled_axes_and_gaps():
+    series = {"dense AE": [0.06, None, 0.05, 0.01], "PCA": [0.06] * 4}
+    fig = plots.latent_sweep([1, 2, 8, 32], series)
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [1, 2, 8, 32]
+    assert "code size" in fig.layout.xaxis.title.text and "MSE" in fig.layout.yaxis.title.text
+    assert [t.name for t in fig.data] == ["dense AE", "PCA"] and fig.data[0].y[1] is None
+
+
+def test_metric_bars_takes_an_axis_title_and_precision():
+    fig = plots.metric_bars({"clean": 98.25, "A": 90.0}, "accuracy (%)", x_title="input", digits=1)
+    assert fig.layout.xaxis.title.text == "input" and list(fig.data[0].text) == ["98.2", "90.0"]

@@ -10,6 +10,7 @@ import pytest
 import pages._ui
 from aecore.jobs import JobManager
 from aecore.train import EpochStats
+from pages._config import REG_WEIGHTS
 from tests.app.conftest import TINY, page, rerun_until, texts
 
 
@@ -60,7 +61,11 @@ def test_a_tiny_run_trains_to_done_and_then_loads_cached(empty_runs):
     assert len(at.dataframe) == 2  # layers, then the metrics table
     assert len(at.get("plotly_chart")) >= 2  # the image grid and the training curves
     downloads = [d.proto.label for d in at.get("download_button")]
-    assert downloads == ["Download this grid (PNG)", "Download the checkpoint (.pt)"]
+    assert downloads == [
+        "Download this grid (PNG)",
+        "Download the checkpoint (.pt)",
+        "Download the run bundle (.zip)",
+    ]
     assert list(empty_runs.glob("*.pt"))
 
     again = page("train", TINY).run()  # another session: no button, the result at once
@@ -104,3 +109,23 @@ def test_a_second_session_over_its_limit_is_told_why(empty_runs, monkeypatch):
     assert "limit is 1" in texts(at.warning)
     release.set()
     manager.shutdown()
+
+
+@pytest.mark.parametrize("kind, weight", [("sparse", 1e-4), ("contractive", 1e-3)])
+def test_a_regulariser_switched_on_gets_a_useful_weight(empty_runs, kind, weight):
+    at = page("train").run()
+    at.selectbox(key="cfg_regularizer").select(kind).run()
+    assert not at.exception
+    assert at.number_input(key="cfg_reg_weight").value == pytest.approx(weight)
+    assert float(at.query_params["reg_weight"]) == pytest.approx(weight)
+    other = "contractive" if kind == "sparse" else "sparse"  # the other default follows
+    at.selectbox(key="cfg_regularizer").select(other).run()
+    assert at.number_input(key="cfg_reg_weight").value == pytest.approx(REG_WEIGHTS[other])
+
+
+def test_a_weight_the_user_chose_is_kept(empty_runs):
+    at = page("train").run()
+    at.selectbox(key="cfg_regularizer").select("sparse").run()
+    at.number_input(key="cfg_reg_weight").set_value(0.05).run()
+    at.selectbox(key="cfg_regularizer").select("contractive").run()
+    assert at.number_input(key="cfg_reg_weight").value == pytest.approx(0.05)

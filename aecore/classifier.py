@@ -1,0 +1,331 @@
+"""A small CNN classifier, to ask whether a denoiser's output is *useful*, not only close in PSNR.
+
+Trained on clean training images only; then its accuracy on corrupted, filtered and reconstructed
+test images says how much class information each treatment keeps. Files look like checkpoints:
+float16 weights plus plain data, written atomically and read with torch.load(weights_only=True).
+Bundled ones (MNIST, Fashion-MNIST) live in checkpoints/classifiers/; others are trained on demand
+into <runs folder>/classifiers/. ClassifierTrainer trains them in a background thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aecore import checkpoints
+from aecore.baselines import median_filter
+from aecore.data import ImageDataset, load_dataset, to_float
+from aecore.evaluate import corrupted_test_set, reconstruct
+from aecore.models import Autoencoder
+
+FORMAT = "aecore-classifier"
+VERSION = 1
+ARCH = 1  # bump when SmallCNN changes: old files then no longer match any spec's key
+FOLDER = "classifiers"  # under the runs folder and under the bundled checkpoints folder
+
+
+class SmallCNN(nn.Module):
+    """conv 16 + pool, conv 32 + pool, linear 32, linear classes: about 56,000 parameters on
+    28x28 images, so a float16 file stays near 110 KB. (pytorch/examples' MNIST net has 1.2 M;
+    a clean-image accuracy within a point of it is all this test needs.)"""
+
+    def __init__(self, channels: int = 1, side: int = 28, classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(32 * (side // 4) ** 2, 32), nn.ReLU(), nn.Linear(32, classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # logits (N, classes)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """Everything that decides a classifier; key() names its file, like TrainConfig.key()."""
+
+    dataset: str
+    epochs: int = 3
+    limit: int = 0  # train on the first `limit` training images; 0 = all
+    seed: int = 0
+    batch_size: int = 128
+    lr: float = 1e-3
+
+    def key(self) -> str:
+        blob = json.dumps({"arch": ARCH, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def file_name(self) -> str:
+        return f"classifier-{self.dataset}-{self.key()}.pt"
+
+
+# Specs per dataset where the default (3 epochs at Adam 1e-3) would be too few steps: digits has
+# 1,500 training images, 12 batches an epoch. 30 epochs at 3e-3 take ~4 s on one core (93.6%).
+SPECS = {"digits": ClassifierSpec("digits", epochs=30, lr=3e-3)}
+
+
+def default_spec(dataset: str) -> ClassifierSpec:
+    """The spec the app and the experiments use for a dataset (the bundled files have it)."""
+    return SPECS.get(dataset, ClassifierSpec(dataset))
+
+
+@dataclass
+class Classifier:
+    spec: ClassifierSpec
+    model: SmallCNN
+    info: dict[str, Any] = field(default_factory=dict)  # test_accuracy, train_seconds, hardware
+
+
+def classifier_dirs() -> list[Path]:
+    """Where classifiers are looked for: the runs folder first, then the bundled folder (read at
+    call time, so tests that move either are obeyed)."""
+    return [checkpoints.runs_dir() / FOLDER, checkpoints.BUNDLED_DIR / FOLDER]
+
+
+def train_classifier(
+    ds: ImageDataset,
+    spec: ClassifierSpec,
+    on_progress: Callable[[float], None] = lambda fraction: None,
+    device: torch.device | str = "cpu",
+) -> SmallCNN:
+    """Train a SmallCNN on ds's clean training images (cross-entropy, Adam); returns it in eval
+    mode on the CPU. on_progress gets the fraction of batches done."""
+    torch.manual_seed(spec.seed)
+    c, h, _ = ds.shape
+    model = SmallCNN(c, h, len(ds.classes)).to(device)
+    x = to_float(ds.train_images[: spec.limit or None]).to(device)
+    y = ds.train_labels[: spec.limit or None].to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    gen = torch.Generator().manual_seed(spec.seed)
+    steps = spec.epochs * -(-len(x) // spec.batch_size)
+    done = 0
+    model.train()
+    for _ in range(spec.epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(spec.batch_size):
+            idx = idx.to(device)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done += 1
+            on_progress(done / steps)
+    return model.cpu().eval()
+
+
+@torch.no_grad()
+def predict(model: SmallCNN, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """Predicted class (N,) of images (N, C, H, W) in [0, 1]."""
+    model.eval()
+    return torch.cat([model(x).argmax(1) for x in images.split(batch)])
+
+
+def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of images (N, C, H, W) in [0, 1] classified as their label."""
+    return float((predict(model, images) == labels.to(images.device)).float().mean())
+
+
+def _round_half(model: SmallCNN) -> SmallCNN:
+    # The file holds float16; measure what it holds, not the float32 weights before saving.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    return model
+
+
+def save_classifier(path: Path | str, clf: Classifier) -> Path:
+    """Write float16 weights and plain data atomically (temporary file, then os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().half() for k, v in clf.model.state_dict().items()}
+    c, h = clf.model.features[0].in_channels, clf.info["shape"][1]
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "key": clf.spec.key(),
+        "spec": asdict(clf.spec),
+        "state_dict": state,
+        "info": {**clf.info, "channels": c, "side": h, "dtype": "float16"},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_classifier(path: Path | str) -> Classifier:
+    """Read a classifier file (weights_only); ValueError if it is not one or does not match."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path.name} is not a readable classifier ({err})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path.name} is not an aecore classifier")
+    spec = ClassifierSpec(**payload["spec"])
+    if spec.key() != payload.get("key") or payload.get("version") != VERSION:
+        raise ValueError(f"{path.name} was made by another version of SmallCNN or its spec")
+    info = dict(payload["info"])
+    model = SmallCNN(info["channels"], info["side"], len(info["classes"]))
+    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+    return Classifier(spec, model.eval(), info)
+
+
+def find_classifier(spec: ClassifierSpec, dirs: list[Path] | None = None) -> Path | None:
+    for folder in dirs if dirs is not None else classifier_dirs():
+        if (folder / spec.file_name).is_file():
+            return folder / spec.file_name
+    return None
+
+
+def build_classifier(
+    ds: ImageDataset,
+    spec: ClassifierSpec,
+    out_dir: Path | None = None,
+    on_progress: Callable[[float], None] = lambda fraction: None,
+    device: torch.device | str = "cpu",
+) -> Classifier:
+    """Train, round to float16, measure the clean test accuracy, save; returns the classifier."""
+    t0 = time.perf_counter()
+    model = _round_half(train_classifier(ds, spec, on_progress, device))
+    seconds = time.perf_counter() - t0
+    info = {
+        "test_accuracy": accuracy(model, to_float(ds.test_images), ds.test_labels),
+        "train_seconds": round(seconds, 1),
+        "hardware": checkpoints.hardware(),
+        "device": str(device),
+        "torch": str(torch.__version__),
+        "classes": list(ds.classes),
+        "shape": list(ds.shape),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    clf = Classifier(spec, model, info)
+    save_classifier((out_dir or classifier_dirs()[0]) / spec.file_name, clf)
+    return clf
+
+
+def get_classifier(ds: ImageDataset, spec: ClassifierSpec | None = None) -> Classifier:
+    """The saved classifier for spec (runs folder, then bundled), else a freshly trained one."""
+    spec = spec or default_spec(ds.name)
+    path = find_classifier(spec)
+    if path is not None:
+        try:
+            return load_classifier(path)
+        except ValueError:
+            pass  # unreadable or stale: train a new one over it
+    return build_classifier(ds, spec)
+
+
+def accuracies(
+    model: SmallCNN,
+    ds: ImageDataset,
+    corruption: str,
+    level: float,
+    reconstructors: Mapping[str, Autoencoder],
+    limit: int | None = None,
+) -> dict[str, float]:
+    """Accuracy (0..1) on the first `limit` test images: clean, corrupted, 3x3-median-filtered
+    (the last two only when there is a corruption), then each reconstructor's output of the
+    corrupted images, under its mapping key. The corruption is drawn with evaluate.TEST_SEED."""
+    clean, noisy = corrupted_test_set(ds, corruption, level, "cpu", limit)
+    labels = ds.test_labels[: len(clean)]
+    out = {"clean": accuracy(model, clean, labels)}
+    if corruption != "none" and level > 0:
+        out["corrupted"] = accuracy(model, noisy, labels)
+        out["median 3x3"] = accuracy(model, median_filter(noisy, 3), labels)
+    for name, ae in reconstructors.items():
+        out[name] = accuracy(model, reconstruct(ae, noisy.to(_device(ae))).cpu(), labels)
+    return out
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+class ClassifierTrainer:
+    """Loads classifiers and trains missing ones in one background thread, for an app: callers
+    poll status() and result(); nothing here blocks on training. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="aecore-classifier")
+        self._lock = threading.Lock()
+        self._memory: dict[str, Classifier] = {}
+        self._futures: dict[str, Future] = {}
+        self._progress: dict[str, float] = {}
+
+    def result(self, spec: ClassifierSpec) -> Classifier | None:
+        """The classifier for spec from memory or disk, or None (not trained, or still training)."""
+        key = spec.key()
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+        path = find_classifier(spec)
+        if path is None:
+            return None
+        try:
+            clf = load_classifier(path)
+        except ValueError:
+            return None
+        with self._lock:
+            self._memory[key] = clf
+        return clf
+
+    def start(self, spec: ClassifierSpec) -> None:
+        """Train spec in the background unless it is already training (or trained)."""
+        key = spec.key()
+        with self._lock:
+            if key in self._futures and not self._futures[key].done():
+                return
+            self._progress[key] = 0.0
+            self._futures[key] = self._pool.submit(self._train, spec)
+
+    def _train(self, spec: ClassifierSpec) -> None:
+        key = spec.key()
+
+        def progress(fraction: float) -> None:
+            with self._lock:
+                self._progress[key] = fraction
+
+        clf = build_classifier(load_dataset(spec.dataset), spec, on_progress=progress)
+        with self._lock:
+            self._memory[key] = clf
+
+    def status(self, spec: ClassifierSpec) -> tuple[str, float, str | None]:
+        """(state, fraction done, error): state is "idle", "running", "done" or "failed"."""
+        key = spec.key()
+        with self._lock:
+            future, fraction = self._futures.get(key), self._progress.get(key, 0.0)
+        if future is None:
+            return "idle", 0.0, None
+        if not future.done():
+            return "running", fraction, None
+        err = future.exception()
+        if err is not None:
+            return "failed", fraction, f"{type(err).__name__}: {err}"
+        return "done", 1.0, None
