@@ -3,6 +3,7 @@
 import streamlit as st
 
 import aecore  # noqa: F401  (before any page imports torch: it sets OpenMP's wait policy)
+from aecore.gate import page_gate
 
 st.set_page_config(page_title="Autoencoder lab", page_icon=":material/blur_on:", layout="wide")
 
@@ -18,4 +19,5 @@ pages = {
         st.Page("pages/learn.py", title="Seven kinds of autoencoder", icon=":material/school:"),
     ],
 }
-st.navigation(pages).run()
+with page_gate():  # 2 page runs compute at once, so the server thread gets the GIL (gate.py)
+    st.navigation(pages).run()

@@ -2,13 +2,19 @@
 
 Written atomically (a temporary file in the same folder, then os.replace), so a crash mid-write
 never leaves a file that loads; read with torch.load(weights_only=True), so a crafted file cannot
-run code; and checked against its own config key, so a renamed or edited file is refused.
+run code; checked against its own config key, so an edited file is refused, and against the key
+the caller asked for, so a renamed one is too. The weights carry a SHA-256: torch.load does not
+check the zip's CRCs, so a flipped bit in a tensor would otherwise load as a silently wrong model.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import os
 import platform
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,9 +23,12 @@ from typing import Any
 
 import torch
 
+from aecore import runcache
 from aecore.config import TrainConfig
 from aecore.models import Autoencoder, build_model
 from aecore.train import EpochStats
+
+log = logging.getLogger(__name__)
 
 FORMAT = "aecore-checkpoint"
 VERSION = 1
@@ -44,8 +53,27 @@ def runs_dir() -> Path:
     return Path(os.environ.get("AECORE_RUNS_DIR") or Path.home() / ".cache" / "aecore" / "runs")
 
 
+# Registry names are snake_case and keys are hex, so a name can never hold a path separator or
+# "..": checked anyway, because this string is joined to a folder.
+_NAME = re.compile(r"[a-z0-9_]+-[a-z0-9_]+-[0-9a-f]{16}\.pt")
+
+
 def checkpoint_name(cfg: TrainConfig) -> str:
-    return f"{cfg.model}-{cfg.dataset}-{cfg.key()}.pt"
+    """<model>-<dataset>-<key>.pt: a plain file name, never a path."""
+    name = f"{cfg.model}-{cfg.dataset}-{cfg.key()}.pt"
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"not a safe checkpoint file name: {name[:80]!r}")
+    return name
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of a state_dict's tensors, as stored."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def hardware() -> str:
@@ -90,6 +118,7 @@ def save_checkpoint(
         "key": cfg.key(),
         "config": cfg.to_dict(),
         "state_dict": state,
+        "weights_sha256": weights_digest(state),
         "history": [asdict(h) for h in history],
         "metrics": dict(metrics),
         "info": {
@@ -112,10 +141,18 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: Path | str, device: torch.device | str = "cpu", key: str | None = None
+) -> Checkpoint:
+    """Load and check a checkpoint; with `key`, it must be the run of that config key. Any file
+    that is not exactly what save_checkpoint wrote raises CheckpointError."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        is_file = path.is_file()
+    except OSError as err:  # a name too long, a path through a file: nothing to load either way
+        raise CheckpointError(f"no checkpoint at {str(path)[:200]} ({err.strerror})") from None
+    if not is_file:
+        raise CheckpointError(f"no checkpoint at {str(path)[:200]}")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:
@@ -128,6 +165,11 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
         raise CheckpointError(f"{path.name} is not an aecore checkpoint")
     if payload.get("version") != VERSION:
         raise CheckpointError(f"{path.name} has format version {payload.get('version')!r}")
+    if key is not None and payload.get("key") != key:
+        raise CheckpointError(
+            f"{path.name} holds the run {str(payload.get('key'))[:16]!r}, not {key!r} "
+            "(renamed or copied over?)"
+        )
     try:
         cfg = TrainConfig.from_dict(payload["config"])
         if cfg.key() != payload["key"]:
@@ -140,12 +182,17 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu") -> Che
         model.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )
+        # Shapes are checked above; the checksum catches changed values (absent in older files).
+        digest = payload.get("weights_sha256")
+        if digest is not None and digest != weights_digest(state):
+            raise CheckpointError(f"{path.name}: its weights do not match their checksum")
         history = [EpochStats(**h) for h in payload["history"]]
     except CheckpointError:
         raise
     except Exception as err:  # a wrong shape, a missing key, a bad config: all mean "corrupt"
         raise CheckpointError(f"{path.name} does not match its config ({err})") from err
     model.to(device).eval()
+    runcache.touch(path)  # recently used: the runs folder evicts least recently used first
     return Checkpoint(cfg, model, history, dict(payload["metrics"]), dict(payload["info"]))
 
 
@@ -164,3 +211,40 @@ def find_checkpoint(cfg: TrainConfig, dirs: list[Path] | None = None) -> Path | 
         if path.is_file():
             return path
     return None
+
+
+def load_for(cfg: TrainConfig, device: torch.device | str = "cpu") -> Checkpoint | None:
+    """The saved run of cfg (runs folder, then bundled), or None if none loads.
+
+    A file that fails its checks is never returned: it is logged, and in the runs folder moved
+    aside to <name>.bad (kept for inspection, not read again, evicted first), so the run counts
+    as not trained and is trained again. Bundled files are only skipped: they ship with the code.
+    """
+    for folder in [runs_dir(), BUNDLED_DIR]:
+        path = folder / checkpoint_name(cfg)
+        try:
+            before = path.stat()
+        except OSError:
+            continue
+        try:
+            ckpt = load_checkpoint(path, device, key=cfg.key())
+        except CheckpointError as err:
+            bundled = folder == BUNDLED_DIR
+            log.warning(
+                "ignoring checkpoint %s: %s%s", path, err, "" if bundled else "; moving it aside"
+            )
+            if not bundled:
+                quarantine(path, before)
+            continue
+        ckpt.info["path"] = str(path)
+        return ckpt
+    return None
+
+
+def quarantine(path: Path, seen: os.stat_result) -> None:
+    """Rename a bad file to <name>.bad, unless it was replaced since it was read (a run that
+    finished meanwhile wrote a good one over it)."""
+    with contextlib.suppress(OSError):  # gone already, or a read-only folder: skipped anyway
+        now = path.stat()
+        if (now.st_ino, now.st_mtime_ns) == (seen.st_ino, seen.st_mtime_ns):
+            os.replace(path, path.with_name(path.name + runcache.BAD_SUFFIX))

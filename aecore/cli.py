@@ -1,16 +1,21 @@
 """python -m aecore: the same functions the app uses, from a terminal.
 
 Every failure the user can fix (a bad argument, a missing dataset, a corrupt checkpoint) prints
-one line and exits with code 2; no traceback.
+one line and exits with code 2; no traceback. Files are written only under the runs folder
+(AECORE_RUNS_DIR), as <model>-<dataset>-<key>.pt, and the names in that path come from the
+registries, never from free text; `evaluate` only reads the file it is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import asdict, fields
 from pathlib import Path
+
+import torch
 
 from aecore.config import LEVEL_SAMPLINGS, LOSSES, OPTIMIZERS, TrainConfig
 from aecore.corruptions import CORRUPTIONS
@@ -22,9 +27,33 @@ class UsageError(Exception):
     pass
 
 
+MAX_MESSAGE = 300  # characters of an error line: a 100 kB argument is not echoed back whole
+
+
+def one_line(message: str) -> str:
+    """message on one line, clipped to MAX_MESSAGE characters."""
+    text = " ".join(message.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of argparse's usage block
         raise UsageError(f"{message} (see: python -m aecore {self.prog.split()[-1]} --help)")
+
+
+def device_arg(text: str) -> str:
+    """--device: cpu, cuda, cuda:N or mps, and only one this machine has."""
+    if not re.fullmatch(r"cpu|mps|cuda(:\d{1,2})?", text):
+        raise argparse.ArgumentTypeError(
+            f"unknown device {text[:40]!r}; use cpu, cuda, cuda:N or mps"
+        )
+    if text.startswith("cuda"):
+        index = int(text.partition(":")[2] or 0)
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(f"{text} is not available on this machine; use cpu")
+    if text == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError("mps is not available on this machine; use cpu")
+    return text
 
 
 def cmd_list(args) -> dict:
@@ -201,7 +230,9 @@ def build_parser() -> Parser:
     p.add_argument(
         "--level-sampling", dest="level_sampling", choices=LEVEL_SAMPLINGS, default="fixed"
     )
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest)")
+    p.add_argument(
+        "--device", type=device_arg, default=None, help="cpu, cuda or mps (default: the fastest)"
+    )
     p.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     p.set_defaults(fn=cmd_train)
 
@@ -209,13 +240,13 @@ def build_parser() -> Parser:
     p.add_argument("checkpoint")
     p.add_argument("--corruption", choices=CORRUPTIONS.names(), default=None)
     p.add_argument("--level", type=float, default=None)
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device_arg, default=None)
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("pretrain", help="rebuild the bundled checkpoints from their manifest")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these manifest entries")
     p.add_argument("--list", action="store_true", help="list the entries and check their files")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device_arg, default=None)
     p.set_defaults(fn=cmd_pretrain)
 
     p = sub.add_parser("experiments", help="rerun the experiments; write RESULTS.md and figures")
@@ -246,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         result = args.fn(args)
     except (UsageError, ValueError, DatasetUnavailable, CheckpointError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file the user named or a folder they set: missing, unwritable...
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {one_line(f'{err.strerror or err}{where}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cancelled; nothing was saved", file=sys.stderr)

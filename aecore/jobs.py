@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
-from aecore.checkpoints import Checkpoint, CheckpointError, find_checkpoint, load_checkpoint
+from aecore import runcache
+from aecore.checkpoints import Checkpoint, load_for, runs_dir
 from aecore.config import TrainConfig
 from aecore.data import DatasetUnavailable
 from aecore.runs import train_and_save
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "running")
 SESSION_HISTORY = 10  # finished jobs remembered per session (unfinished ones are always kept)
+# Sessions remembered at most. Each holds up to SESSION_HISTORY jobs, and a job holds its model,
+# so without a bound a long-lived server would keep every model any visitor ever opened.
+MAX_SESSIONS = 512
 
 Runner = Callable[..., Checkpoint | None]  # train_and_save's signature
 
@@ -131,6 +135,9 @@ class Job:
 def describe_error(err: BaseException, key: str = "") -> str:
     """A message for the user; unexpected errors are logged with their traceback."""
     if isinstance(err, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in str(err):
+        log.warning("training run %s ran out of memory: %s", key, str(err).partition("\n")[0])
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # hand the failed run's blocks back before the next run
         return (
             "training ran out of memory: choose a smaller batch size (or a smaller model) "
             "and try again"
@@ -174,8 +181,11 @@ class JobManager:
         self._jobs: dict[str, Job] = {}  # key -> the live (queued or running) job for that key
         self._queued: list[Job] = []  # in start order; position = index + 1
         self._running: set[Job] = set()  # includes runs that are cancelled but not yet stopped
-        self._sessions: dict[str, list[Job]] = {}
+        self._sessions: OrderedDict[str, list[Job]] = OrderedDict()  # least recently active first
         self._memory: OrderedDict[str, Checkpoint] = OrderedDict()  # LRU, newest last
+        self._runs_started = 0  # numbers the "training run N started" log lines
+        # A process killed mid-write leaves a temporary file; a restart is when to sweep them.
+        runcache.remove_stale_temps(runs_dir())
 
     # -- submitting -------------------------------------------------------------------------
 
@@ -220,12 +230,18 @@ class JobManager:
 
     def _remember(self, session: str, job: Job) -> None:
         jobs = self._sessions.setdefault(session, [])
-        if job in jobs:
-            return
-        jobs.append(job)
-        finished = [j for j in jobs if j._status not in UNFINISHED]
-        for old in finished[: max(0, len(finished) - SESSION_HISTORY)]:
-            jobs.remove(old)
+        self._sessions.move_to_end(session)
+        if job not in jobs:
+            jobs.append(job)
+            finished = [j for j in jobs if j._status not in UNFINISHED]
+            for old in finished[: max(0, len(finished) - SESSION_HISTORY)]:
+                jobs.remove(old)
+        # Forget the least recently active sessions, but never one with an unfinished run.
+        for name in list(self._sessions) if len(self._sessions) > MAX_SESSIONS else []:
+            if len(self._sessions) <= MAX_SESSIONS:
+                break
+            if name != session and all(j._status not in UNFINISHED for j in self._sessions[name]):
+                del self._sessions[name]
 
     def _check_limits(self, session: str) -> None:
         mine = sum(j._status in UNFINISHED for j in self._sessions.get(session, []))
@@ -238,7 +254,9 @@ class JobManager:
         if ahead >= self.max_queue:
             raise QueueFull(
                 f"The training queue is full: {ahead} run{'s are' if ahead != 1 else ' is'} ahead "
-                "of yours. Please try again in a minute."
+                f"of yours (the limit is {self.max_queue}). Please try again in a minute or two. "
+                "Meanwhile, configurations trained before, or being trained for someone else "
+                "right now, still open at once."
             )
 
     # -- running ----------------------------------------------------------------------------
@@ -251,6 +269,10 @@ class JobManager:
             self._running.add(job)
             job._status = "running"
             job._started = time.time()
+            self._runs_started += 1
+            number = self._runs_started
+        # One line per training run: operators (and the load test) count runs with it.
+        log.info("training run %d started: %s (key %s)", number, _label(job.config), job.key)
         ckpt, error = None, None
         try:
             ckpt = self._runner(
@@ -276,6 +298,8 @@ class JobManager:
                     job._fraction = 1.0
                     self._memorize(job.key, ckpt)
                     job._end("done")
+                status, seconds = job._status, job._finished - job._started
+            log.info("training run %d %s after %.1f s (key %s)", number, status, seconds, job.key)
 
     def _on_epoch(self, job: Job, stats: EpochStats) -> None:
         with self._lock:
@@ -313,21 +337,22 @@ class JobManager:
             return True
 
     def result(self, cfg: TrainConfig) -> Checkpoint | None:
-        """The finished run for cfg from memory, else from disk, else None (not trained)."""
+        """The finished run for cfg from memory, else from disk, else None (not trained).
+
+        A file on disk that fails its checks is never returned (see checkpoints.load_for): the
+        configuration counts as not trained, so submitting it trains it again."""
         key = cfg.key()
         with self._lock:
-            if key in self._memory:
+            ckpt = self._memory.get(key)
+            if ckpt is not None:
                 self._memory.move_to_end(key)
-                return self._memory[key]
-        path = find_checkpoint(cfg)
-        if path is None:
+        if ckpt is not None:
+            if ckpt.info.get("path"):
+                runcache.touch(ckpt.info["path"])  # in use: the disk cache must keep it too
+            return ckpt
+        ckpt = load_for(cfg)
+        if ckpt is None:
             return None
-        try:
-            ckpt = load_checkpoint(path)
-        except CheckpointError as err:
-            log.warning("ignoring checkpoint %s: %s", path, err)
-            return None
-        ckpt.info["path"] = str(path)
         with self._lock:
             self._memorize(key, ckpt)
         return ckpt
@@ -353,3 +378,8 @@ class JobManager:
                     job._end("cancelled")
             self._jobs.clear()
         self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _label(cfg: TrainConfig) -> str:
+    level = "" if cfg.corruption == "none" else f" {cfg.level:g}"
+    return f"{cfg.model} on {cfg.dataset}, {cfg.corruption}{level}, {cfg.epochs} epoch(s)"

@@ -1,4 +1,8 @@
-"""Train, evaluate and save in one call; or load the run if it was trained before."""
+"""Train, evaluate and save in one call; or load the run if it was trained before.
+
+Every save also keeps the runs folder within its size limit (aecore.runcache): the runs used
+least recently are deleted, never the one just saved.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from pathlib import Path
 
 import torch
 
+from aecore import runcache
 from aecore.checkpoints import (
     Checkpoint,
     checkpoint_name,
-    find_checkpoint,
     hardware,
-    load_checkpoint,
+    load_for,
     runs_dir,
     save_checkpoint,
 )
@@ -46,16 +50,19 @@ def train_and_save(
         "train_seconds": seconds,
         "shape": list(ds.shape),
     }
-    path = (out_dir or runs_dir()) / checkpoint_name(cfg)
+    folder = out_dir or runs_dir()
+    path = folder / checkpoint_name(cfg)
+    if should_stop():  # cancelled while it was being evaluated: still nothing is written
+        return None
     save_checkpoint(path, cfg, result.model, result.history, metrics, info)
+    runcache.evict(folder, runcache.max_bytes(), keep={path})
     return Checkpoint(cfg, result.model.eval(), result.history, metrics, info | {"path": str(path)})
 
 
 def load_or_train(cfg: TrainConfig, device=None, **train_kwargs) -> tuple[Checkpoint | None, bool]:
-    """(checkpoint, cached): a saved run for cfg if one loads, else a freshly trained one."""
-    path = find_checkpoint(cfg)
-    if path is not None:
-        ckpt = load_checkpoint(path, device or "cpu")
-        ckpt.info["path"] = str(path)
+    """(checkpoint, cached): a saved run for cfg if one loads, else a freshly trained one. A
+    corrupt or mismatched file is logged, moved aside and trained again (checkpoints.load_for)."""
+    ckpt = load_for(cfg, device or "cpu")
+    if ckpt is not None:
         return ckpt, True
     return train_and_save(cfg, device=device, **train_kwargs), False

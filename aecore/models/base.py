@@ -68,11 +68,19 @@ class Autoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """code z -> reconstruction (N, C, H, W)."""
-        raw = self.decode_raw(z)
+        return self.activate(self.decode_raw(z))
+
+    def activate(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(raw) if self.output == "sigmoid" else F.leaky_relu(raw)
 
+    def code_and_raw(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(code, decoder output before its activation). A model may return None for the code
+        when it can skip building it (only a regulariser reads it)."""
+        z = self.encode(x)
+        return z, self.decode_raw(z)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+        return self.activate(self.code_and_raw(x)[1])
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,9 +91,9 @@ class Autoencoder(nn.Module):
         """Batch-mean loss terms; "loss" is what the optimiser minimises."""
         if self.regularizer == "contractive":
             noisy = noisy.detach().requires_grad_(True)
-        z = self.encode(noisy)
+        z, raw = self.code_and_raw(noisy)
         pixels = clean[0].numel()
-        recon = reconstruction_per_image(self.decode_raw(z), clean, loss, self.output) / pixels
+        recon = reconstruction_per_image(raw, clean, loss, self.output) / pixels
         terms = {"recon": recon.mean()}
         if self.regularizer == "sparse":
             terms["reg"] = self.reg_weight * z.flatten(1).abs().sum(1).mean()

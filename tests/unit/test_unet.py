@@ -43,3 +43,12 @@ def test_output_is_the_input_plus_a_correction():
         model.out.weight.zero_()
         model.out.bias.zero_()
     assert torch.equal(model.reconstruct(x), x)
+
+
+def test_the_direct_path_gives_the_same_output_as_decoding_the_code():
+    """Training skips building the code; the numbers must be those of decode(encode(x))."""
+    torch.manual_seed(0)
+    model = build_model("unet", (1, 28, 28), 0)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model.decode(model.encode(x)), atol=1e-6)
