@@ -1,9 +1,15 @@
 """Autoencoder lab: the router. Page content lives in pages/; pages/_*.py are helpers."""
 
+import logging
+
 import streamlit as st
 
 import aecore  # noqa: F401  (before any page imports torch: it sets OpenMP's wait policy)
 from aecore.gate import page_gate
+
+# aecore logs each training run, eviction and refused checkpoint at INFO: the server log keeps them.
+logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("aecore").setLevel(logging.INFO)
 
 st.set_page_config(page_title="Autoencoder lab", page_icon=":material/blur_on:", layout="wide")
 

@@ -157,6 +157,16 @@ def cmd_evaluate(args) -> dict:
 def cmd_pretrain(args) -> dict:
     from aecore import pretrain
 
+    if args.classifiers:
+        done = pretrain.pretrain_classifiers(
+            device=args.device or "cpu",
+            on_entry=lambda name: print(f"== classifier: {name}", file=sys.stderr, flush=True),
+        )
+        keep = ("dataset", "file", "bytes", "test_accuracy", "train_seconds")
+        return {
+            "folder": str(pretrain.CLASSIFIER_DIR),
+            "trained": [{k: r[k] for k in keep} for r in done],
+        }
     if args.list:
         _, entries = pretrain.read_manifest()
         return {
@@ -164,6 +174,10 @@ def cmd_pretrain(args) -> dict:
             "bundled_bytes": pretrain.folder_bytes(),
             "models": [
                 {"name": e.name, "file": e.path.name, "status": pretrain.check(e)} for e in entries
+            ],
+            "classifiers": [
+                {"dataset": r["dataset"], "file": r["file"], "status": pretrain.check_classifier(r)}
+                for r in pretrain.classifier_manifest()
             ],
         }
 
@@ -246,6 +260,11 @@ def build_parser() -> Parser:
     p = sub.add_parser("pretrain", help="rebuild the bundled checkpoints from their manifest")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these manifest entries")
     p.add_argument("--list", action="store_true", help="list the entries and check their files")
+    p.add_argument(
+        "--classifiers",
+        action="store_true",
+        help="rebuild the bundled classifiers (MNIST, Fashion-MNIST) instead of the autoencoders",
+    )
     p.add_argument("--device", type=device_arg, default=None)
     p.set_defaults(fn=cmd_pretrain)
 

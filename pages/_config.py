@@ -8,6 +8,7 @@ states live under cfg_* keys and are reseeded from the session's last values aft
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from typing import Any
 
@@ -74,8 +75,17 @@ def config_from_query() -> TrainConfig | None:
         values = {k: _parse(k, v) for k, v in given.items()}
         return TrainConfig.from_dict(default_config().to_dict() | values)
     except ValueError as err:
-        st.warning(f"The link's settings were not usable ({err}); showing the defaults instead.")
+        why = _as_plain_text(str(err))
+        st.warning(f"The link's settings were not usable ({why}); showing the defaults instead.")
         return default_config()
+
+
+def _as_plain_text(text: str, limit: int = 200) -> str:
+    """Clipped, with Markdown's special characters escaped: a crafted link must not be able to
+    fill the page or put a clickable link of its own into the app's message."""
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$])", r"\\\1", text)
 
 
 def _write_query(cfg: TrainConfig) -> None:

@@ -178,9 +178,12 @@ def switch_page(page: str, cfg: TrainConfig) -> None:
         st.success("Settings loaded: open Train from the sidebar.")
 
 
-def checkpoint_bytes(ckpt: Checkpoint) -> bytes | None:
+def checkpoint_bytes(ckpt: Checkpoint, read: bool = True) -> bytes | None:
+    """The checkpoint file's bytes (b"" with read=False), or None if it has no file."""
     path = ckpt.info.get("path")
-    return Path(path).read_bytes() if path and Path(path).is_file() else None
+    if not path or not Path(path).is_file():
+        return None
+    return Path(path).read_bytes() if read else b""
 
 
 # -- the Compare page's sweep and classifier ------------------------------------------------------

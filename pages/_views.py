@@ -54,7 +54,7 @@ def recon_grid(ckpt: Checkpoint, n: int = 10, key: str = "grid") -> None:
     st.plotly_chart(plots.image_grid(rows), width="content", key=key)
     st.download_button(
         "Download this grid (PNG)",
-        plots.grid_png(rows),
+        lambda: plots.grid_png(rows),  # encoded when clicked, not on every rerun
         file_name=f"{ckpt.config.model}-{ckpt.config.key()}-grid.png",
         mime="image/png",
         on_click="ignore",

@@ -68,11 +68,10 @@ else:
     right.plotly_chart(plots.psnr_curve(ckpt.history), key="psnr_curve")
     st.subheader("Downloads")
     left, right = st.columns(2)
-    data = ui.checkpoint_bytes(ckpt)
-    if data is not None:
+    if ui.checkpoint_bytes(ckpt, read=False) is not None:
         left.download_button(
             "Download the checkpoint (.pt)",
-            data,
+            lambda: ui.checkpoint_bytes(ckpt),  # read when clicked, not on every rerun
             file_name=checkpoint_name(cfg),
             mime="application/octet-stream",
             on_click="ignore",
