@@ -90,7 +90,8 @@ picture.image(png, width="content")
 if "test_psnr" in ckpt.metrics:
     before = ckpt.metrics.get("test_psnr_noisy")
     caption.caption(
-        f"The first test images of {cfg.dataset}. On the whole test set at the trained level: "
+        f"The first test images of {cfg.dataset}. On the whole test set at the trained level "
+        f"({meta['level_name']} = {cfg.level:g}): "
         f"{ckpt.metrics['test_psnr']:.2f} dB PSNR after the autoencoder"
         + (f", {before:.2f} dB before" if cfg.corruption != "none" and before else "")
         + ". Higher is better."

@@ -16,6 +16,10 @@ def wait_for_app(page: Page, timeout: float = 90_000) -> None:
     app = page.get_by_test_id("stApp")
     expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout)
     expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
+    # Right after page.goto the state can read notRunning before the run has begun; the
+    # loading skeletons say the page is not drawn yet.
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
     # Plotly draws a moment after the run ends; wait for every chart's SVG.
     charts = page.get_by_test_id("stPlotlyChart")
     for i in range(charts.count()):
