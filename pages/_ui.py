@@ -19,6 +19,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from aecore import classifier, latent, sweep
 from aecore.checkpoints import BUNDLED_DIR, Checkpoint, CheckpointError, load_checkpoint, runs_dir
 from aecore.config import TrainConfig
+from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS, DatasetUnavailable, ImageDataset, data_dir, load_dataset
 from aecore.evaluate import corrupted_test_set, evaluate
 from aecore.jobs import JobManager
@@ -157,6 +158,17 @@ def run_label(cfg: TrainConfig) -> str:
         return f"{name} (bundled)"
     level = "" if cfg.corruption == "none" else f" {cfg.level:g}"
     return f"{cfg.model} | {cfg.dataset} | {cfg.corruption}{level} | {cfg.key()[:6]}"
+
+
+def level_slider(where, corruption: str, start: float, label: str, key: str) -> float | None:
+    """A slider over the corruption's level range, starting at `start`; None if the corruption
+    has no level (its only level is 0)."""
+    meta = CORRUPTIONS[corruption].meta
+    if meta["max"] <= meta["min"]:
+        return None
+    cast = int if meta.get("integer") else float
+    low, high, step = cast(meta["min"]), cast(meta["max"]), cast(meta["step"])
+    return where.slider(label, low, high, cast(start), step=step, key=key)
 
 
 def page_link(page: str, label: str, icon: str | None = None) -> None:

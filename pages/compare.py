@@ -63,18 +63,15 @@ corruption = left.selectbox(
     key=f"cmp_corruption_{dataset}",  # per dataset: each starts from its own first run
 )
 meta = CORRUPTIONS[corruption].meta
-level = 0.0
-if meta["max"] > meta["min"]:
-    cast = int if meta.get("integer") else float
-    start = first.level if corruption == first.corruption else meta["default"]
-    level = right.slider(
-        f"Level: {meta['level_name']}",
-        cast(meta["min"]),
-        cast(meta["max"]),
-        cast(start),
-        step=cast(meta["step"]),
-        key=f"cmp_level_{dataset}_{corruption}",
-    )
+start = first.level if corruption == first.corruption else meta["default"]
+level = ui.level_slider(
+    right,
+    corruption,
+    start,
+    f"Level: {meta['level_name']}",
+    key=f"cmp_level_{dataset}_{corruption}",
+)
+level = level or 0.0
 if view == CLASSIFY:
     classify_view.show(dataset, picked, corruption, level)
     st.stop()

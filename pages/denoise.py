@@ -29,21 +29,13 @@ ckpt = views.require_trained(cfg)
 entry = CORRUPTIONS[cfg.corruption]
 meta = entry.meta
 has_level = meta["max"] > meta["min"]
-cast = int if meta.get("integer") else float
+cast = int if meta.get("integer") else float  # integer levels: rows, block side
 
 
 def level_slider(key: str, where=st) -> float:
     """The corruption level to apply here; starts at the level the model was trained at."""
-    if not has_level:
-        return 0.0
-    return where.slider(
-        f"{entry.label}: {meta['level_name']} (trained at {cfg.level:g})",
-        cast(meta["min"]),
-        cast(meta["max"]),
-        cast(cfg.level),
-        step=cast(meta["step"]),
-        key=key,
-    )
+    label = f"{entry.label}: {meta['level_name']} (trained at {cfg.level:g})"
+    return ui.level_slider(where, cfg.corruption, cfg.level, label, key) or 0.0
 
 
 tab_test, tab_sweep, tab_upload = st.tabs(["Test images", "Severity sweep", "Your own image"])

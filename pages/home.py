@@ -63,18 +63,14 @@ label = left.selectbox("Trained model", list(labels), key="home_run")
 ckpt = labels[label]
 cfg = ckpt.config
 meta = CORRUPTIONS[cfg.corruption].meta
-start = HOME_LEVEL if cfg.key() == demo_key else cfg.level
-if meta["max"] > meta["min"]:
-    cast = int if meta.get("integer") else float
-    level = right.slider(
-        f"{CORRUPTIONS[cfg.corruption].label}: {meta['level_name']} (trained at {cfg.level:g})",
-        cast(meta["min"]),
-        cast(meta["max"]),
-        cast(start),
-        step=cast(meta["step"]),
-        key=f"home_level_{cfg.corruption}",
-    )
-else:
+level = ui.level_slider(
+    right,
+    cfg.corruption,
+    HOME_LEVEL if cfg.key() == demo_key else cfg.level,
+    f"{CORRUPTIONS[cfg.corruption].label}: {meta['level_name']} (trained at {cfg.level:g})",
+    key=f"home_level_{cfg.corruption}",
+)
+if level is None:
     level = 0.0
     right.write("This model was trained without corruption: it only compresses.")
 
