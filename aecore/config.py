@@ -15,7 +15,7 @@ from typing import Any
 
 from aecore.corruptions import CORRUPTIONS, check_level
 from aecore.data import DATASETS
-from aecore.models import MODELS, REGULARIZERS
+from aecore.models import MODELS, REGULARIZERS, check_shape
 
 LOSSES = ("mse", "bce")
 # "fixed": every batch is corrupted at `level`; "uniform": each training batch draws its level
@@ -24,14 +24,15 @@ LEVEL_SAMPLINGS = ("fixed", "uniform")
 OPTIMIZERS = ("adam", "adadelta")
 SCHEMA = 1  # bump when a change to training makes old checkpoints stale
 
-# (low, high) for every numeric field; the message of a failed check names them.
+# (low, high) for every numeric field: the one table behind TrainConfig's checks, the sidebar's
+# widgets and the clamping of a link's values, so a value one of them takes the others take too.
 RANGES: dict[str, tuple[float, float]] = {
     "latent": (1, 1024),
     "width": (8, 4096),
     "reg_weight": (0.0, 10.0),
     "lr": (1e-6, 10.0),
-    "batch_size": (1, 65536),
-    "epochs": (1, 1000),
+    "batch_size": (1, 4096),
+    "epochs": (1, 200),
     "seed": (0, 2**31 - 1),
     "limit_train": (0, 10_000_000),
 }
@@ -93,6 +94,7 @@ class TrainConfig:
             )
         if meta["family"] == "vae" and self.regularizer != "none":
             raise ValueError("a VAE is already regularised by its KL term; use regularizer 'none'")
+        self._check_against_dataset(unused["latent"])
         normalised = {
             "level": 0.0 if self.corruption == "none" else float(self.level),
             "latent": 0 if unused["latent"] else self.latent,
@@ -103,6 +105,18 @@ class TrainConfig:
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
+
+    def _check_against_dataset(self, latent_unused: bool) -> None:
+        """Checks that need the dataset's image shape, made here so that a config that exists
+        never fails after training (the PCA baseline needs a code no larger than the image)."""
+        shape = tuple(DATASETS[self.dataset].meta["shape"])
+        check_shape(self.model, shape)
+        pixels = math.prod(shape)
+        if not latent_unused and self.latent > pixels:
+            raise ValueError(
+                f"latent (code size) must be at most {pixels}, the number of values in one "
+                f"{DATASETS[self.dataset].label} image; got {self.latent}"
+            )
 
     def key(self) -> str:
         """A stable 16-hex-digit name: equal across processes and machines (not Python's hash())."""
@@ -136,3 +150,67 @@ def _check_type(name: str, value: Any, annotation: Any) -> None:
         ok = isinstance(value, expected)
     if not ok:
         raise ValueError(f"{name} must be a {expected.__name__}, got {value!r}")
+
+
+def config_from_strings(given: dict[str, str], base: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """A config from text values (a link's query parameters) over `base`, and a note for each
+    value that could not be used as given. A number outside RANGES (or a level outside its
+    corruption's range) becomes the nearest allowed value; a value that is not a number or not
+    a known name keeps base's value. Names that are not fields are ignored."""
+    types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    values = base.to_dict()
+    notes: list[str] = []
+    for name, text in given.items():
+        if name not in types:
+            continue
+        try:
+            values[name] = _from_text(name, text, types[name])
+        except ValueError as err:
+            notes.append(f"{err}; showing the default, {values[name]!r}, instead")
+    model_meta = MODELS[values["model"]].meta if values["model"] in MODELS.names() else {}
+    unused = {
+        "latent": not model_meta.get("uses_latent", True),
+        "width": not model_meta.get("uses_width", False),
+        "reg_weight": values["regularizer"] == "none",
+    }
+    for name, (low, high) in RANGES.items():
+        if not unused.get(name):  # TrainConfig stores 0 in a field the model does not use
+            values[name] = _clamped(name, values[name], low, high, notes)
+    if not unused["latent"] and values["dataset"] in DATASETS.names():
+        pixels = math.prod(DATASETS[values["dataset"]].meta["shape"])
+        values["latent"] = _clamped("latent", values["latent"], 1, pixels, notes)
+    if values["corruption"] in CORRUPTIONS.names() and values["corruption"] != "none":
+        meta = CORRUPTIONS[values["corruption"]].meta
+        values["level"] = _clamped("level", values["level"], meta["min"], meta["max"], notes)
+    try:
+        return TrainConfig.from_dict(values), notes
+    except ValueError as err:
+        return base, [*notes, f"{err}; showing the defaults instead"]
+
+
+def _from_text(name: str, text: str, kind: str) -> Any:
+    if kind == "bool":
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name} must be true or false, got {text!r}")
+        return text.lower() in ("true", "1")
+    try:
+        value = {"int": int, "float": float, "str": str}[kind](text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
+    if kind == "float" and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {text!r}")
+    registry = {"dataset": DATASETS, "corruption": CORRUPTIONS, "model": MODELS}.get(name)
+    if registry is not None and value not in registry.names():
+        raise ValueError(f"{name} {text!r} is not one of {', '.join(registry.names())}")
+    return value
+
+
+def _clamped(name: str, value: Any, low: float, high: float, notes: list[str]) -> Any:
+    """value moved into [low, high] (keeping its type), with a note if it moved."""
+    nearest = type(value)(min(max(value, low), high))
+    if nearest != value:
+        notes.append(
+            f"{name} {value:g} is outside the allowed {low:g} to {high:g}: using {nearest:g}, "
+            "the nearest allowed value"
+        )
+    return nearest

@@ -1,9 +1,16 @@
-"""The configuration sidebar: widgets built from registry meta, mirrored into the URL.
+"""The configuration sidebar: one configuration per session, owned by the app.
 
-The URL (st.query_params) holds every TrainConfig field, so a link reproduces a run; a link's
-values go through TrainConfig.from_dict, and bad ones give a warning and the defaults. Widget
-states live under cfg_* keys and are reseeded from the session's last values after a page switch
-(Streamlit forgets the state of widgets a page did not draw).
+The session's configuration is a dict of TrainConfig values in st.session_state[VALUES], hidden
+fields included (a conv model's code size is kept for when an MLP is picked again). Every run
+writes it into the widgets before drawing them, and each widget's on_change copies an edit back.
+Streamlit gives a widget on another page another identity and forgets the state of widgets a run
+did not draw, so widget state alone would reset on the first sidebar click; this way a page
+switch can only show the values the session already has.
+
+The URL mirrors the configuration, so a link reproduces a run. Query values that differ from
+what this session last wrote (a new link, a reload, back/forward) are the user's choice and are
+read through aecore.config.config_from_strings: a value out of range becomes the nearest allowed
+one, with a warning.
 """
 
 from __future__ import annotations
@@ -14,21 +21,28 @@ from typing import Any
 
 import streamlit as st
 
-from aecore.config import LEVEL_SAMPLINGS, LOSSES, OPTIMIZERS, RANGES, TrainConfig
+from aecore.config import (
+    LEVEL_SAMPLINGS,
+    LOSSES,
+    OPTIMIZERS,
+    RANGES,
+    TrainConfig,
+    config_from_strings,
+)
 from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS, available_offline
-from aecore.models import MODELS, REGULARIZERS, check_shape
+from aecore.models import MODELS, REGULARIZERS
 
 PREFIX = "cfg_"  # widget keys of the configuration sidebar: cfg_dataset, cfg_model, ...
+VALUES = "_cfg_values"  # the session's configuration (raw values, hidden fields too)
+LEVELS = "_cfg_levels"  # the last level chosen for each corruption
 WRITTEN = "_cfg_query_written"  # the query params this session last wrote (to spot outside edits)
-VALUES = "_cfg_values"  # the sidebar's last values; reseeds widgets after a page switch
-PENDING = "_cfg_pending"  # a config to load into the widgets on the next run (presets, "open")
 SAMPLING_LABELS = {"fixed": "this level", "uniform": "0 up to this level"}
 # A regulariser switched on with weight 0 trains a plain AE. These are the Learn page's presets:
 # the L1 penalty sums over the code while the Jacobian norm sums over code x pixels, so their
 # useful weights differ by an order of magnitude.
 REG_WEIGHTS = {"sparse": 1e-4, "contractive": 1e-3}
-FIELD_TYPES = {f.name: f.type for f in fields(TrainConfig)}
+FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
 
 # Sized for a 2-core CPU: trains and evaluates in well under a minute (timed in the report).
 APP_DEFAULTS = {
@@ -41,6 +55,18 @@ APP_DEFAULTS = {
     "limit_train": 20000,
 }
 
+# The number inputs: label, step, display format, and whether it sits in "Training settings".
+NUMBERS = {
+    "latent": ("Code size (latent units)", 1, None),
+    "width": ("Hidden width w (layers 2w, w)", 32, None),
+    "reg_weight": ("Regulariser weight", 1e-4, "%.5f"),
+    "lr": ("Learning rate", 1e-4, "%.6f"),
+    "batch_size": ("Batch size", 32, None),
+    "epochs": ("Epochs", 1, None),
+    "limit_train": ("Training images (0 = all)", 1000, None),
+    "seed": ("Seed", 1, None),
+}
+
 
 def default_config() -> TrainConfig:
     dataset = "mnist" if available_offline("mnist") else "digits"
@@ -48,36 +74,39 @@ def default_config() -> TrainConfig:
     return TrainConfig(**(APP_DEFAULTS | {"dataset": dataset, "limit_train": limit}))
 
 
+def _raw_defaults() -> dict[str, Any]:
+    return (
+        {f.name: f.default for f in fields(TrainConfig)}
+        | default_config().to_dict()
+        | {k: v for k, v in APP_DEFAULTS.items() if k in RANGES}
+    )
+
+
+def _as_raw(cfg: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
+    """Config values as widget values: a field the config stores as 0 because the model does not
+    use it (a conv model's latent) takes its value from `keep`, so no widget gets a value outside
+    its range and a field shown again gets its last value back."""
+    out = dict(cfg)
+    for name, (low, high) in RANGES.items():
+        if not low <= out[name] <= high:
+            out[name] = keep[name]
+    return out
+
+
 # -- the URL -------------------------------------------------------------------------------------
 
 
-def _parse(name: str, text: str) -> Any:
-    kind = FIELD_TYPES[name]
-    if kind == "bool":
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{name} must be true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    try:
-        return {"int": int, "float": float, "str": str}[kind](text)
-    except ValueError:
-        raise ValueError(
-            f"{name} must be {'an' if kind == 'int' else 'a'} {kind}, got {text!r}"
-        ) from None
+def _link_values() -> dict[str, str]:
+    return {k: st.query_params[k] for k in st.query_params if k in FIELD_TYPES}
 
 
-def config_from_query() -> TrainConfig | None:
-    """The config in the URL over the defaults, or None if the URL names none. A bad value shows
-    a warning and gives the defaults: a shared link must never crash the page."""
-    given = {k: st.query_params[k] for k in st.query_params if k in FIELD_TYPES}
-    if not given:
-        return None
-    try:
-        values = {k: _parse(k, v) for k, v in given.items()}
-        return TrainConfig.from_dict(default_config().to_dict() | values)
-    except ValueError as err:
-        why = _as_plain_text(str(err))
-        st.warning(f"The link's settings were not usable ({why}); showing the defaults instead.")
-        return default_config()
+def _read_link(given: dict[str, str], keep: dict[str, Any]) -> dict[str, Any]:
+    """The link's config over the defaults, as raw values; each value it could not use as
+    given gets a warning on the page (a shared link must never crash the page)."""
+    cfg, notes = config_from_strings(given, default_config())
+    for note in notes:
+        st.warning(f"This link's settings: {_as_plain_text(note)}.", icon=":material/link_off:")
+    return _as_raw(cfg.to_dict(), keep)
 
 
 def _as_plain_text(text: str, limit: int = 200) -> str:
@@ -90,15 +119,28 @@ def _as_plain_text(text: str, limit: int = 200) -> str:
 
 def _write_query(cfg: TrainConfig) -> None:
     wanted = {k: str(v) for k, v in cfg.to_dict().items()}
-    for k, v in wanted.items():
-        if st.query_params.get(k) != v:  # only changed keys: fewer browser history entries
-            st.query_params[k] = v
+    changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
+    if changed:  # one update, one browser history entry (each assignment would add one)
+        st.query_params.update(changed)
     st.session_state[WRITTEN] = wanted
 
 
 def open_config(cfg: TrainConfig) -> None:
-    """Load cfg into the sidebar on the next run (call st.rerun or st.switch_page after)."""
-    st.session_state[PENDING] = cfg.to_dict()
+    """Make cfg the session's configuration (then st.rerun or st.switch_page)."""
+    keep = st.session_state.get(VALUES) or _raw_defaults()
+    st.session_state[VALUES] = _as_raw(cfg.to_dict(), keep)
+
+
+def current_values() -> dict[str, Any]:
+    """The session's configuration as raw values: a new link first, else what the session has,
+    else the defaults."""
+    keep = st.session_state.get(VALUES) or _raw_defaults()
+    given = _link_values()
+    if given and given != st.session_state.get(WRITTEN):
+        st.session_state[VALUES] = _read_link(given, keep)
+    elif VALUES not in st.session_state:
+        st.session_state[VALUES] = keep
+    return st.session_state[VALUES]
 
 
 # -- the sidebar ---------------------------------------------------------------------------------
@@ -108,151 +150,145 @@ def _level_key(corruption: str) -> str:
     return f"{PREFIX}level_{corruption}"  # one slider per corruption: ranges differ
 
 
-def _widget_values(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Config values as widget states. A value no widget can show (a field the config normalised
-    to 0, such as a conv model's latent) becomes the dataclass default."""
-    raw_defaults = {f.name: f.default for f in fields(TrainConfig)} | APP_DEFAULTS
-    out = {}
-    for name, value in cfg.items():
-        low, high = RANGES.get(name, (None, None))
-        if low is not None and not low <= value <= high:
-            value = raw_defaults[name]
-        out[name] = value
-    return out
+def _cast_level(corruption: str, value: float) -> float | int:
+    return int(value) if CORRUPTIONS[corruption].meta.get("integer") else float(value)
 
 
-def _seed_widgets() -> None:
-    """Put values into the widget keys before the widgets exist (Streamlit's documented way)."""
-    outside = {k: st.query_params[k] for k in st.query_params if k in FIELD_TYPES}
-    source = None
-    if PENDING in st.session_state:
-        source = st.session_state.pop(PENDING)
-    elif outside and outside != st.session_state.get(WRITTEN):
-        cfg = config_from_query()  # a new link, a reload or a preset: the URL wins
-        source = cfg.to_dict() if cfg else None
-    elif VALUES in st.session_state:
-        source = st.session_state[VALUES]
-    else:
-        source = default_config().to_dict()
-    values = _widget_values(source)
-    overwrite = source is not st.session_state.get(VALUES)
+def _seed_widgets(values: dict[str, Any]) -> None:
+    """Write the configuration into the widget keys before the widgets exist (Streamlit's
+    documented way to set a widget's value)."""
     for name, value in values.items():
-        key = _level_key(values["corruption"]) if name == "level" else PREFIX + name
         if name == "level":
-            meta = CORRUPTIONS[values["corruption"]].meta
-            value = int(value) if meta.get("integer") else float(value)
-        if overwrite or key not in st.session_state:
-            st.session_state[key] = value
+            if values["corruption"] != "none":
+                key = _level_key(values["corruption"])
+                st.session_state[key] = _cast_level(values["corruption"], value)
+        else:
+            st.session_state[PREFIX + name] = value
+
+
+def _changed(name: str) -> None:
+    """on_change of the widget for `name`: copy the user's edit into the configuration."""
+    values = st.session_state[VALUES]
+    if name == "level":
+        key = _level_key(values["corruption"])
+        values["level"] = st.session_state[key]
+        st.session_state.setdefault(LEVELS, {})[values["corruption"]] = values["level"]
+        return
+    values[name] = st.session_state[PREFIX + name]
+    if name == "corruption" and values[name] != "none":
+        meta = CORRUPTIONS[values[name]].meta
+        level = st.session_state.get(LEVELS, {}).get(values[name], meta["default"])
+        values["level"] = _cast_level(values[name], level)
+    if name == "regularizer":
+        _give_regularizer_a_weight(values)
+
+
+def _give_regularizer_a_weight(values: dict[str, Any]) -> None:
+    """A newly chosen regulariser gets a useful weight, unless the user set one of their own."""
+    chosen, weight = values["regularizer"], values["reg_weight"]
+    if chosen in REG_WEIGHTS and (not weight or weight in REG_WEIGHTS.values()):
+        values["reg_weight"] = REG_WEIGHTS[chosen]
+
+
+def _number(where, name: str) -> None:
+    label, step, fmt = NUMBERS[name]
+    cast = float if FIELD_TYPES[name] == "float" else int
+    low, high = RANGES[name]
+    where.number_input(
+        label,
+        cast(low),
+        cast(high),
+        step=cast(step),
+        format=fmt,
+        key=PREFIX + name,
+        on_change=_changed,
+        args=(name,),
+    )
+
+
+def _choice(where, name: str, label: str, options, **kwargs) -> None:
+    widget = where.radio if kwargs.pop("radio", False) else where.selectbox
+    widget(label, options, key=PREFIX + name, on_change=_changed, args=(name,), **kwargs)
+
+
+def _level_widgets(bar, corruption: str) -> None:
+    meta = CORRUPTIONS[corruption].meta
+    if meta["max"] <= meta["min"]:
+        return
+    cast = int if meta.get("integer") else float
+    bar.slider(
+        f"Training level: {meta['level_name']}",
+        min_value=cast(meta["min"]),
+        max_value=cast(meta["max"]),
+        step=cast(meta["step"]),
+        key=_level_key(corruption),
+        on_change=_changed,
+        args=("level",),
+        help="The corruption the model is trained on; it is part of the run's settings.",
+    )
+    _choice(
+        bar,
+        "level_sampling",
+        "Training levels",
+        LEVEL_SAMPLINGS,
+        radio=True,
+        horizontal=True,
+        format_func=SAMPLING_LABELS.get,
+        help="Uniform: each training batch draws its level from 0 up to the one above, so "
+        "one model handles every level up to it. Validation and test use the level itself.",
+    )
+
+
+def _model_widgets(bar, model: str, regularizer: str) -> None:
+    _choice(bar, "model", "Model", MODELS.names(), format_func=_label(MODELS))
+    meta = MODELS[model].meta
+    if meta.get("uses_latent", True):
+        _number(bar, "latent")
+    if meta.get("uses_width"):
+        _number(bar, "width")
+    if meta["family"] != "vae":  # a VAE's KL term is its regulariser
+        _choice(bar, "regularizer", "Regulariser on the code", REGULARIZERS)
+        if regularizer != "none":
+            _number(bar, "reg_weight")
+
+
+def _training_widgets(where) -> None:
+    _choice(where, "loss", "Reconstruction loss", LOSSES, radio=True, horizontal=True)
+    _choice(where, "optimizer", "Optimizer", OPTIMIZERS, radio=True, horizontal=True)
+    for name in ("lr", "batch_size", "epochs", "limit_train"):
+        _number(where, name)
+    where.checkbox(
+        "Augment (flips, small rotations)",
+        key=PREFIX + "augment",
+        on_change=_changed,
+        args=("augment",),
+    )
+    _number(where, "seed")
 
 
 def config_sidebar() -> TrainConfig:
     """The configuration widgets in the sidebar, built from registry meta; returns a valid
     TrainConfig or shows why not and stops the page."""
-    _seed_widgets()
+    values = current_values()
+    _seed_widgets(values)
     bar = st.sidebar
     bar.header("Configuration")
-    v: dict[str, Any] = {}
-    v["dataset"] = bar.selectbox(
-        "Dataset", DATASETS.names(), key=PREFIX + "dataset", format_func=_dataset_label
-    )
-    v["corruption"] = bar.selectbox(
-        "Corruption",
-        CORRUPTIONS.names(),
-        key=PREFIX + "corruption",
-        format_func=_label(CORRUPTIONS),
-    )
-    meta = CORRUPTIONS[v["corruption"]].meta
-    if meta["max"] > meta["min"]:
-        cast = int if meta.get("integer") else float
-        key = _level_key(v["corruption"])
-        st.session_state.setdefault(key, cast(meta["default"]))
-        v["level"] = bar.slider(
-            f"Level: {meta['level_name']}",
-            min_value=cast(meta["min"]),
-            max_value=cast(meta["max"]),
-            step=cast(meta["step"]),
-            key=key,
-        )
-        v["level_sampling"] = bar.radio(
-            "Training levels",
-            LEVEL_SAMPLINGS,
-            key=PREFIX + "level_sampling",
-            horizontal=True,
-            format_func=SAMPLING_LABELS.get,
-            help="Uniform: each training batch draws its level from 0 up to the one above, so "
-            "one model handles every level up to it. Validation and test use the level itself.",
-        )
-    else:
-        v["level"] = 0.0
-    v["model"] = bar.selectbox(
-        "Model", MODELS.names(), key=PREFIX + "model", format_func=_label(MODELS)
-    )
-    model_meta = MODELS[v["model"]].meta
-    if model_meta.get("uses_latent", True):
-        v["latent"] = bar.number_input(
-            "Code size (latent units)", *map(int, RANGES["latent"]), key=PREFIX + "latent"
-        )
-    if model_meta.get("uses_width"):
-        v["width"] = bar.number_input(
-            "Hidden width w (layers 2w, w)",
-            *map(int, RANGES["width"]),
-            step=32,
-            key=PREFIX + "width",
-        )
-    if model_meta["family"] != "vae":  # a VAE's KL term is its regulariser
-        v["regularizer"] = bar.selectbox(
-            "Regulariser on the code",
-            REGULARIZERS,
-            key=PREFIX + "regularizer",
-            on_change=_regularizer_changed,
-        )
-        if v["regularizer"] != "none":
-            v["reg_weight"] = bar.number_input(
-                "Regulariser weight",
-                0.0,
-                RANGES["reg_weight"][1],
-                step=1e-4,
-                format="%.5f",
-                key=PREFIX + "reg_weight",
-            )
+    _choice(bar, "dataset", "Dataset", DATASETS.names(), format_func=_dataset_label)
+    _choice(bar, "corruption", "Corruption", CORRUPTIONS.names(), format_func=_label(CORRUPTIONS))
+    _level_widgets(bar, values["corruption"])
+    _model_widgets(bar, values["model"], values["regularizer"])
     with bar.expander("Training settings"):
-        v["loss"] = st.radio("Reconstruction loss", LOSSES, horizontal=True, key=PREFIX + "loss")
-        v["optimizer"] = st.radio(
-            "Optimizer", OPTIMIZERS, horizontal=True, key=PREFIX + "optimizer"
-        )
-        v["lr"] = st.number_input(
-            "Learning rate", 1e-6, 10.0, step=1e-4, format="%.5f", key=PREFIX + "lr"
-        )
-        v["batch_size"] = st.number_input("Batch size", 1, 4096, step=32, key=PREFIX + "batch_size")
-        v["epochs"] = st.number_input("Epochs", 1, 200, key=PREFIX + "epochs")
-        v["limit_train"] = st.number_input(
-            "Training images (0 = all)",
-            0,
-            int(RANGES["limit_train"][1]),
-            step=1000,
-            key=PREFIX + "limit_train",
-        )
-        v["augment"] = st.checkbox("Augment (flips, small rotations)", key=PREFIX + "augment")
-        v["seed"] = st.number_input("Seed", 0, 2**31 - 1, key=PREFIX + "seed")
-    # Remember every field, hidden ones too, so a widget shown again gets its last value back.
-    st.session_state[VALUES] = default_config().to_dict() | st.session_state.get(VALUES, {}) | v
+        _training_widgets(st)
     try:
-        cfg = TrainConfig.from_dict(default_config().to_dict() | v)
-        check_shape(cfg.model, tuple(DATASETS[cfg.dataset].meta["shape"]))
+        cfg = TrainConfig.from_dict(values)
     except ValueError as err:
         bar.error(str(err))
         st.stop()
     _write_query(cfg)
-    bar.caption(f"Run key `{cfg.key()}` (the checkpoint's name; the URL holds these settings)")
+    bar.caption(
+        f"Run key `{cfg.key()}`: it names the saved model; this page's link holds the settings."
+    )
     return cfg
-
-
-def _regularizer_changed() -> None:
-    """Give a newly chosen regulariser a useful weight, unless the user set one of their own."""
-    chosen = st.session_state[PREFIX + "regularizer"]
-    weight = st.session_state.get(PREFIX + "reg_weight", 0.0)
-    if chosen in REG_WEIGHTS and (not weight or weight in REG_WEIGHTS.values()):
-        st.session_state[PREFIX + "reg_weight"] = REG_WEIGHTS[chosen]
 
 
 def _label(registry):

@@ -70,7 +70,7 @@ def test_a_hostile_link_warns_and_touches_no_file(empty_runs, opened_paths, name
     at.query_params.update(bad)
     at.run()
     assert not at.exception
-    assert "showing the defaults" in texts(at.warning)
+    assert "This link's settings" in texts(at.warning)
     assert opened_paths and not [p for p in opened_paths if MARKER in p]  # none became a path
     assert list(empty_runs.iterdir()) == []  # and nothing was written
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import partial
 
@@ -10,7 +11,7 @@ import pytest
 import pages._ui
 from aecore.jobs import JobManager
 from aecore.train import EpochStats
-from pages._config import REG_WEIGHTS
+from pages._config import REG_WEIGHTS, default_config
 from tests.app.conftest import TINY, page, rerun_until, texts
 
 
@@ -42,13 +43,38 @@ def test_a_link_with_settings_opens_them(empty_runs):
     assert at.slider(key="cfg_level_gaussian").value == pytest.approx(TINY.level)
 
 
-@pytest.mark.parametrize("bad", [{"latent": "abc"}, {"model": "nope"}, {"level": "99"}])
+@pytest.mark.parametrize("bad", [{"latent": "abc"}, {"model": "nope"}])
 def test_a_bad_link_warns_and_falls_back_to_the_defaults(empty_runs, bad):
     at = page("train")
     at.query_params.update(bad)
     at.run()
     assert not at.exception
-    assert "showing the defaults" in texts(at.warning)
+    assert "showing the default" in texts(at.warning)
+    (name,) = bad
+    assert at.query_params[name] == str(getattr(default_config(), name))
+
+
+@pytest.mark.parametrize(
+    "link, key, nearest",
+    [
+        ({"epochs": "500"}, "cfg_epochs", 200),
+        ({"batch_size": "65536"}, "cfg_batch_size", 4096),
+        ({"latent": "-5"}, "cfg_latent", 1),
+        ({"corruption": "gaussian", "level": "99"}, "cfg_level_gaussian", 2.0),
+    ],
+)
+def test_a_link_out_of_range_warns_and_takes_the_nearest_allowed_value(
+    empty_runs, link, key, nearest
+):
+    at = page("train")
+    at.query_params.update(link)
+    at.run()
+    assert not at.exception
+    assert "nearest allowed value" in texts(at.warning)
+    widget = at.slider(key=key) if key.startswith("cfg_level") else at.number_input(key=key)
+    assert widget.value == nearest
+    # Everything else the link did not mention keeps the app's defaults.
+    assert at.query_params["model"] == default_config().model
 
 
 def test_a_tiny_run_trains_to_done_and_then_loads_cached(empty_runs):
@@ -56,6 +82,8 @@ def test_a_tiny_run_trains_to_done_and_then_loads_cached(empty_runs):
     at.button(key="train").click().run()
     assert not at.exception
     rerun_until(at, lambda at: "Done" in texts(at.success))
+    # Training and testing are timed apart: "Done: trained in 1 s and tested in 2 s on cpu."
+    assert re.search(r"trained in \d+ s and tested in \d+ s on cpu", texts(at.success))
     assert "Test results" in [h.value for h in at.subheader]
     assert [m.label for m in at.metric][1] == "Autoencoder PSNR"
     assert len(at.dataframe) == 2  # layers, then the metrics table
@@ -63,7 +91,7 @@ def test_a_tiny_run_trains_to_done_and_then_loads_cached(empty_runs):
     downloads = [d.proto.label for d in at.get("download_button")]
     assert downloads == [
         "Download this grid (PNG)",
-        "Download the checkpoint (.pt)",
+        "Download the trained model (PyTorch file)",  # changed on purpose: no file suffixes
         "Download the run bundle (.zip)",
     ]
     assert list(empty_runs.glob("*.pt"))
@@ -93,6 +121,31 @@ def test_the_live_panel_shows_progress_and_cancels(empty_runs, monkeypatch):
     at.button(key=f"cancel_{TINY.key()}").click().run()
     rerun_until(at, lambda at: "cancelled" in texts(at.info))
     assert at.button(key="train")  # offered again
+    release.set()
+    manager.shutdown()
+
+
+def runner_now_testing(release: threading.Event, cfg, on_epoch, should_stop, on_batch):
+    """A run whose training is over (last batch, last epoch) and that is now testing."""
+    on_batch(1.0)
+    on_epoch(EpochStats(1, 1, 0.05, 0.05, 0.06, 0.06, 12.0, 0.1))
+    while not release.wait(0.05):
+        if should_stop():
+            return None
+    return None
+
+
+def test_while_testing_the_panel_times_training_and_testing_apart(empty_runs, monkeypatch):
+    release = threading.Event()
+    manager = JobManager(runner=partial(runner_now_testing, release))
+    monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
+    at = page("train", TINY).run()
+    at.button(key="train").click().run()
+    rerun_until(at, lambda at: any("testing" in p.proto.text for p in at.get("progress")))
+    (text,) = [p.proto.text for p in at.get("progress")]
+    assert re.fullmatch(
+        r"Trained in \d+ s\. Now testing against the baselines: \d+ s so far\.\.\.", text
+    )
     release.set()
     manager.shutdown()
 

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -106,3 +107,19 @@ def browser_context_args(browser_context_args):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def wait_for_app(page: Page, timeout: float = 90_000) -> None:
+    """Wait until the websocket is connected and the script run is over (as Streamlit's own
+    e2e tests do), so the screenshot shows the finished page, not its loading skeleton."""
+    app = page.get_by_test_id("stApp")
+    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
+    # Right after page.goto the state can read notRunning before the run has begun; the
+    # loading skeletons say the page is not drawn yet.
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
+    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
+    # Plotly draws a moment after the run ends; wait for every chart's SVG.
+    charts = page.get_by_test_id("stPlotlyChart")
+    for i in range(charts.count()):
+        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)

@@ -5,25 +5,11 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import wait_for_app
+
 pytestmark = pytest.mark.browser
 
 TINY = "dataset=digits&model=dense&latent=8&epochs=2&corruption=salt_pepper&level=0.1"
-
-
-def wait_for_app(page: Page, timeout: float = 90_000) -> None:
-    """Wait until the websocket is connected and the script run is over (as Streamlit's own
-    e2e tests do), so the screenshot shows the finished page, not its loading skeleton."""
-    app = page.get_by_test_id("stApp")
-    expect(app).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=timeout)
-    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
-    # Right after page.goto the state can read notRunning before the run has begun; the
-    # loading skeletons say the page is not drawn yet.
-    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
-    expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
-    # Plotly draws a moment after the run ends; wait for every chart's SVG.
-    charts = page.get_by_test_id("stPlotlyChart")
-    for i in range(charts.count()):
-        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
 
 
 def test_train_a_tiny_configuration_through_the_ui(page: Page, app_url, artifacts):

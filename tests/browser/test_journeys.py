@@ -1,0 +1,124 @@
+"""Journeys a class takes, clicked through in headless Chromium: the sidebar's page links, the
+Learn presets, back and forward. After every click the run key in the sidebar and the settings in
+the URL must be the ones the user chose; nothing may reset them."""
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import wait_for_app
+
+pytestmark = pytest.mark.browser
+
+# Digits, so the walk needs no downloaded dataset; every value differs from the app's defaults.
+LINK = {
+    "dataset": "digits",
+    "corruption": "salt_pepper",
+    "level": "0.3",
+    "model": "janet",
+    "latent": "50",
+    "epochs": "4",
+    "lr": "0.002",
+    "batch_size": "64",
+}
+SIDEBAR_PAGES = {"Train", "Denoise", "Latent space"}  # the pages that show the configuration
+
+
+def run_key(page: Page) -> str:
+    caption = page.get_by_text(re.compile(r"^Run key")).first
+    expect(caption).to_be_visible(timeout=60_000)
+    return re.search(r"[0-9a-f]{16}", caption.inner_text()).group(0)
+
+
+def url_settings(page: Page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def click_sidebar(page: Page, name: str) -> None:
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name=name, exact=True).click()
+    wait_for_app(page)
+
+
+def assert_settings(page: Page, key: str, settings: dict[str, str], where: str) -> None:
+    assert run_key(page) == key, f"the run key changed on {where}"
+    url = url_settings(page)
+    changed = {k: (v, url.get(k)) for k, v in settings.items() if url.get(k) != v}
+    assert not changed, f"the URL changed on {where}: {changed}"
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, artifacts):
+    query = "&".join(f"{k}={v}" for k, v in LINK.items())
+    page.goto(f"{app_url}/train?{query}")
+    wait_for_app(page)
+    key = run_key(page)
+    walk = ["Denoise", "Latent space", "Train", "Compare runs", "Home", "Latent space"]
+    walk += ["Seven kinds of autoencoder", "Denoise", "Train"]
+    visited = []
+    for name in walk:
+        click_sidebar(page, name)
+        visited.append(name)
+        if name in SIDEBAR_PAGES:
+            assert_settings(page, key, LINK, f"{' > '.join(visited)}")
+    page.screenshot(path=str(artifacts / "journey_walk.png"), full_page=True)
+    # Back through the whole history (a page switch adds two entries: the page, then its
+    # settings), then forward again: every page with a sidebar still shows the same run.
+    landed = []
+    for step in ["back"] * 2 * len(walk) + ["forward"] * 4:
+        page.go_back() if step == "back" else page.go_forward()  # same-document: returns None
+        if not page.url.startswith(app_url):  # back past the first page: return to the app
+            page.go_forward()
+        wait_for_app(page)
+        landed.append(urlparse(page.url).path)
+        if page.get_by_text(re.compile(r"^Run key")).count():
+            assert_settings(page, key, LINK, f"{step} to {page.url}")
+    assert {"/train", "/denoise", "/latent"} <= set(landed)
+
+
+def test_an_edit_survives_the_next_page_switches(page: Page, app_url):
+    page.goto(f"{app_url}/train?dataset=digits&model=dense&latent=8")
+    wait_for_app(page)
+    before = run_key(page)
+    page.get_by_text("Training settings").click()
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("7")
+    epochs.press("Enter")
+    wait_for_app(page)
+    expect(page.get_by_text(re.compile("^Run key")).first).not_to_contain_text(before)
+    key = run_key(page)
+    assert url_settings(page)["epochs"] == "7"
+    for name in ["Denoise", "Home", "Train"]:
+        click_sidebar(page, name)
+        if name in SIDEBAR_PAGES:
+            assert_settings(page, key, {"epochs": "7", "latent": "8"}, name)
+    page.get_by_text("Training settings").click()
+    expect(page.get_by_label("Epochs")).to_have_value("7")
+
+
+def test_each_learn_preset_keeps_its_settings_on_every_page(page: Page, app_url):
+    page.goto(f"{app_url}/learn")
+    wait_for_app(page)
+    count = page.get_by_role("button", name=re.compile("Open in Train")).count()
+    assert count == 7
+    for i in range(count):
+        click_sidebar(page, "Seven kinds of autoencoder")
+        page.get_by_role("button", name=re.compile("Open in Train")).nth(i).click()
+        expect(page).to_have_url(re.compile(r"/train\?"), timeout=60_000)
+        wait_for_app(page)
+        key, settings = run_key(page), url_settings(page)
+        for name in ["Latent space", "Denoise", "Train"]:
+            click_sidebar(page, name)
+            assert_settings(page, key, settings, f"preset {i} > {name}")
+
+
+def test_a_link_out_of_range_says_so_and_takes_the_nearest_value(page: Page, app_url):
+    page.goto(f"{app_url}/train?dataset=digits&epochs=500&batch_size=65536")
+    wait_for_app(page)
+    warnings = page.get_by_test_id("stAlert")
+    expect(warnings.filter(has_text="epochs 500")).to_be_visible()
+    expect(warnings.filter(has_text="batch_size 65536")).to_be_visible()
+    settings = url_settings(page)
+    assert settings["epochs"] == "200" and settings["batch_size"] == "4096"
