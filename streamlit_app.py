@@ -1,6 +1,7 @@
 """Autoencoder lab: the router. Page content lives in pages/; pages/_*.py are helpers."""
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
@@ -11,7 +12,9 @@ from aecore.gate import page_gate
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("aecore").setLevel(logging.INFO)
 
-st.set_page_config(page_title="Autoencoder lab", page_icon=":material/blur_on:", layout="wide")
+# A local file: a Material icon name here makes every browser fetch the icon from the internet.
+ICON = Path(__file__).parent / "assets" / "icon.png"
+st.set_page_config(page_title="Autoencoder lab", page_icon=str(ICON), layout="wide")
 
 pages = {
     "Lab": [
@@ -25,5 +28,19 @@ pages = {
         st.Page("pages/learn.py", title="Seven kinds of autoencoder", icon=":material/school:"),
     ],
 }
+
+
+@st.fragment(run_every=30)
+def keep_runs_alive() -> None:
+    """Runs that nobody watches stop after a grace period (aecore.jobs); every page keeps this
+    session's runs alive, also while its user reads another page. Only once a page has loaded
+    the lab's helpers (and torch): Home's first picture must not wait for them."""
+    if "session_id" in st.session_state:
+        from pages import _ui
+
+        _ui.keep_alive()
+
+
+keep_runs_alive()
 with page_gate():  # 2 page runs compute at once, so the server thread gets the GIL (gate.py)
     st.navigation(pages).run()

@@ -3,16 +3,63 @@
 Images are float tensors of shape (N, C, H, W) in [0, 1]; results stay on the input's device.
 """
 
+import functools
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# Bounds peak memory of the batched ops below: unfold makes size*size copies of every pixel,
-# and PCA works on float64 rows of up to 3072 features.
-_MEDIAN_MAX_ELEMS = 2**25  # ~128 MB of float32 windows per chunk
+# Bounds peak memory of the batched ops below; PCA works on float64 rows of up to 3072 features.
 _PCA_CHUNK = 4096  # rows
+# Pixels per wire of the median's comparator network (hundreds of elementwise min/max ops per
+# chunk). On a CPU, below torch's parallel grain size (32,768 elements): each op then runs on the
+# calling thread, where it would otherwise synchronise the OpenMP threads hundreds of times per
+# chunk, which stalls on a busy machine; 41 MNIST images, whose ~25 live planes stay in cache.
+# A GPU wants few, large launches.
+_MEDIAN_CHUNK = {"cpu": 2**15 - 1}
+_MEDIAN_CHUNK_OTHER = 2**23
+
+
+def _sorting_network(n: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort as compare-exchange pairs (i < j: min to i, max to j), for
+    n wires: the network of the next power of two, less the comparators that touch a padding
+    wire (padding holds +inf, so those never move anything)."""
+    size = 1
+    while size < n:
+        size *= 2
+    pairs = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return [(i, j) for i, j in pairs if j < n]
+
+
+@functools.lru_cache(maxsize=8)
+def median_network(n: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """Steps (i, j, keep_min, keep_max) that leave the median of n values (n odd) on wire n // 2.
+
+    The sorting network pruned backwards from that one output: a comparator stays only if one of
+    its outputs is read later, and computes only the outputs that are (113 comparators, 202
+    min/max ops for a 5x5 window; 24 and 40 for 3x3). Min and max pick one of their inputs, so
+    the result is exactly the median, as torch.median gives it.
+    """
+    if n < 1 or n % 2 == 0:
+        raise ValueError(f"n must be odd and >= 1, got {n}")
+    needed = {n // 2}
+    steps = []
+    for i, j in reversed(_sorting_network(n)):
+        if i in needed or j in needed:
+            steps.append((i, j, i in needed, j in needed))
+            needed |= {i, j}
+    return tuple(reversed(steps))
 
 
 def median_filter(images: Tensor, size: int) -> Tensor:
@@ -21,6 +68,11 @@ def median_filter(images: Tensor, size: int) -> Tensor:
     Borders use torch's "reflect" padding (d c b | a b c d | c b a, edge not repeated), which
     equals scipy.ndimage.median_filter(..., mode="mirror"); torch has no pad mode equal to
     scipy's default "reflect" (edge repeated). Requires size // 2 < min(H, W).
+
+    Computed with a median-selection network (median_network) on the size*size shifted views of
+    the padded images: elementwise min/max over chunks of planes, and the same values as
+    torch.median over unfolded windows. On this project's 2-core CPU, for 10,000 MNIST images:
+    3x3 in 0.09 s instead of 0.8 s, 5x5 in 0.38 s instead of 2.4 s.
     """
     if not isinstance(size, int) or size < 1 or size % 2 == 0:
         raise ValueError(f"size must be an odd int >= 1, got {size!r}")
@@ -32,14 +84,22 @@ def median_filter(images: Tensor, size: int) -> Tensor:
     pad = size // 2
     if pad >= min(h, w):
         raise ValueError(f"size {size} too large for {h}x{w} images (reflect padding)")
+    steps = median_network(size * size)
     planes = images.reshape(n * c, 1, h, w)
-    per_chunk = max(1, _MEDIAN_MAX_ELEMS // (size * size * h * w))
+    per_chunk = max(1, _MEDIAN_CHUNK.get(images.device.type, _MEDIAN_CHUNK_OTHER) // (h * w))
     out = []
-    for chunk in planes.split(per_chunk):
-        padded = F.pad(chunk, (pad, pad, pad, pad), mode="reflect")
-        windows = F.unfold(padded, size)  # (planes, size*size, H*W)
-        # size*size is odd, so torch.median's lower median is the true median.
-        out.append(windows.median(dim=1).values)
+    # Padding is one call per block of chunks: on small chunks its per-call cost dominates.
+    for block in planes.split(per_chunk * 64):
+        padded = F.pad(block, (pad, pad, pad, pad), mode="reflect")[:, 0]
+        for chunk in padded.split(per_chunk):
+            wires = [chunk[:, i : i + h, j : j + w] for i in range(size) for j in range(size)]
+            for i, j, keep_min, keep_max in steps:
+                low = torch.minimum(wires[i], wires[j]) if keep_min else None
+                if keep_max:
+                    wires[j] = torch.maximum(wires[i], wires[j])
+                if keep_min:
+                    wires[i] = low
+            out.append(wires[size * size // 2])
     return torch.cat(out).reshape(n, c, h, w)
 
 

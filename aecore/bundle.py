@@ -12,9 +12,8 @@ import io
 import json
 import zipfile
 from dataclasses import asdict, fields
-from pathlib import Path
 
-from aecore.checkpoints import Checkpoint, checkpoint_name
+from aecore.checkpoints import Checkpoint, checkpoint_name, download_bytes
 from aecore.data import ImageDataset, load_dataset
 from aecore.evaluate import corrupted_test_set, reconstruct
 from aecore.plots import grid_png
@@ -90,7 +89,8 @@ def run_bundle(
     n_images: int = GRID_IMAGES,
 ) -> bytes:
     """The run as ZIP bytes: README.txt, config.json, metrics.json, history.csv, images/*.png,
-    and (include_checkpoint, when ckpt.info["path"] is a file) the .pt checkpoint."""
+    and (include_checkpoint, for a run that was saved: ckpt.info["path"]) the .pt checkpoint,
+    serialized again from memory if the file was evicted meanwhile, never an error."""
     cfg = ckpt.config
     ds = ds if ds is not None else load_dataset(cfg.dataset)
     info = {k: v for k, v in ckpt.info.items() if k != "path"}  # a server path means nothing
@@ -102,9 +102,12 @@ def run_bundle(
     files |= grids(ckpt, ds, n_images)
     path = ckpt.info.get("path")
     pt_name = None
-    if include_checkpoint and path and Path(path).is_file():
+    # The file may have been evicted since the run was loaded: then the run is serialized again
+    # from memory (checkpoints.download_bytes), so the bundle still holds a checkpoint that loads.
+    data = download_bytes(ckpt) if include_checkpoint and path else None
+    if data is not None:
         pt_name = checkpoint_name(cfg)
-        files[pt_name] = Path(path).read_bytes()
+        files[pt_name] = data
     files = {"README.txt": readme(ckpt, list(files), pt_name).encode()} | files
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -1,22 +1,50 @@
-"""Checkpoints: a state_dict plus plain data (config, history, metrics), never a pickle of code.
+"""Checkpoints: a state_dict plus plain data (config, history, metrics, info), never a pickle of
+code.
 
-Written atomically (a temporary file in the same folder, then os.replace), so a crash mid-write
-never leaves a file that loads; read with torch.load(weights_only=True), so a crafted file cannot
-run code; checked against its own config key, so an edited file is refused, and against the key
-the caller asked for, so a renamed one is too. The weights carry a SHA-256: torch.load does not
-check the zip's CRCs, so a flipped bit in a tensor would otherwise load as a silently wrong model.
+Saving: the record is serialized in memory first, then room is made in the runs folder for its
+exact size (aecore.runcache), then it is written to a temporary file that the writer holds locked
+(so a sweep can tell a live save from a dead one) and renamed over the target (os.replace): a
+crash mid-write never leaves a file that loads. A failed write raises CheckpointSaveError (an
+OSError too) whose message is plain words; a full disk first frees room by evicting the least
+recently used runs and tries once more, then raises DiskFullError. Paths and errno go to the log.
+
+Loading checks, in this order, before anything is trusted: a regular file of sane size; a ZIP
+whose entries declare no more bytes than the largest model of this app needs, and not much more
+than the file itself (checked before anything is inflated); every entry's CRC-32 (torch.load
+does not check them), counting the bytes actually read; torch.load(weights_only=True), so a
+crafted file cannot run code; the record's key against the caller's key (a renamed file) and
+against its own config (an edited one); the weights against the model and their SHA-256; and, in
+format version 2, a SHA-256 over the whole record (weights, metrics, history, config, info), so a
+flipped byte anywhere is refused. Version 1 files (no record checksum) still load.
+
+Failures are all CheckpointError, of three kinds: CheckpointMissing (no file there, or evicted
+meanwhile), CheckpointCorrupt (the file itself is wrong: load_for moves it aside to <name>.bad),
+and CheckpointUnavailable (out of memory, out of file handles, an I/O error: retried once, then
+reported; the file is left where it is). str(err) is a sentence for a visitor; err.technical
+and the log hold the technical cause.
+
+Files in the runs folder vanish when another session's save evicts them: stat_checkpoint,
+checkpoint_mtime, read_checkpoint_bytes and list_checkpoints return None (or leave the file out)
+instead of raising, and download_bytes serves a loaded run's bytes from memory if its file is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import gc
 import hashlib
+import io
 import logging
+import math
 import os
 import platform
 import re
+import stat
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,19 +52,57 @@ from typing import Any
 import torch
 
 from aecore import runcache
-from aecore.config import TrainConfig
+from aecore.config import RANGES, TrainConfig
 from aecore.models import Autoencoder, build_model
 from aecore.train import EpochStats
 
 log = logging.getLogger(__name__)
 
 FORMAT = "aecore-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: record_sha256 covers the whole record; 1: only the weights had a checksum
+READABLE_VERSIONS = (1, 2)
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+ZIP_HEADROOM = 16 << 20  # beyond the largest model's weights: history, pickle, ZIP headers
+INFLATION_RATIO = 2  # torch.save stores entries uncompressed: contents ~ the file's own size
+MAX_ENTRIES = 4096  # a model's tensors are a few dozen entries
+RECORD_NODES = 200_000  # values in config/history/metrics/info (200 epochs of history: ~3,000)
+RECORD_DEPTH = 16
+CHUNK = 1 << 20
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt, or does not match its config."""
+    """A checkpoint could not be used. str(err) is plain words for a visitor; `technical` holds
+    the cause (errno, library messages) for the server log. (Not named `detail`: the CLI prints
+    an error's `detail` instead of its message, and that is for operator advice.)"""
+
+    def __init__(self, message: str, technical: str = "") -> None:
+        super().__init__(message)
+        self.technical = technical
+
+
+class CheckpointMissing(CheckpointError):
+    """No checkpoint file there: never saved, or evicted by another save just now."""
+
+
+class CheckpointCorrupt(CheckpointError):
+    """The file itself is wrong: damaged, truncated, edited, renamed, oversized or unsafe."""
+
+
+class CheckpointUnavailable(CheckpointError):
+    """Loading failed for a temporary reason (memory, open files, I/O); the file may be fine."""
+
+
+class CheckpointSaveError(CheckpointError, OSError):
+    """A checkpoint could not be written; `errno` is the operating system's code."""
+
+    def __init__(self, message: str, technical: str = "", code: int | None = None) -> None:
+        super().__init__(message, technical)
+        self.errno = code
+
+
+class DiskFullError(CheckpointSaveError):
+    """No space left (ENOSPC or a quota), even after evicting old runs."""
 
 
 @dataclass
@@ -76,6 +142,90 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def record_digest(record: dict[str, Any]) -> str:
+    """SHA-256 over a canonical encoding of every field but the tensors and this checksum (the
+    weights are covered through weights_sha256, which is one of the fields)."""
+    return _digest(_canonical(_record_fields(record)))
+
+
+def _record_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in ("state_dict", "record_sha256")}
+
+
+def _digest(canonical: bytes) -> str:
+    return hashlib.sha256(b"aecore-record\n" + canonical).hexdigest()
+
+
+class _NotPlain(ValueError):
+    """A record holds something other than plain data, or too much of it."""
+
+
+def _canonical(value: Any) -> bytes:
+    """A deterministic encoding of plain data (dict with str keys, list, tuple, str, int, float,
+    bool, None), refusing anything else and anything over RECORD_NODES values or RECORD_DEPTH
+    levels: a pickle can share one list many times over, which would otherwise unfold into
+    billions of values here."""
+    out: list[bytes] = []
+    budget = [RECORD_NODES]
+
+    def walk(v: Any, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0 or depth > RECORD_DEPTH:
+            raise _NotPlain("too many values, or nested too deeply")
+        if v is None:
+            out.append(b"n")
+        elif isinstance(v, bool):
+            out.append(b"T" if v else b"F")
+        elif isinstance(v, int):
+            out.append(b"i%s;" % str(v).encode())  # ValueError beyond 4,300 digits
+        elif isinstance(v, float):
+            out.append(b"f%s;" % repr(float(v)).encode())
+        elif isinstance(v, str):
+            data = v.encode("utf-8", "surrogatepass")
+            out.append(b"s%d:%s" % (len(data), data))
+        elif isinstance(v, list | tuple):
+            out.append(b"l%d[" % len(v))
+            for item in v:
+                walk(item, depth + 1)
+            out.append(b"]")
+        elif isinstance(v, dict):
+            if not all(isinstance(k, str) for k in v):
+                raise _NotPlain("a mapping with keys that are not strings")
+            out.append(b"d%d{" % len(v))
+            for k in sorted(v):
+                walk(k, depth + 1)
+                walk(v[k], depth + 1)
+            out.append(b"}")
+        else:
+            raise _NotPlain(f"a value of type {type(v).__name__}")
+
+    try:
+        walk(value, 0)
+    except (RecursionError, ValueError) as err:
+        raise _NotPlain(str(err)) from None
+    return b"".join(out)
+
+
+def _plain(value: Any) -> Any:
+    """value with every float, int and str subclass (numpy scalars) as the built-in type, and
+    tuples as lists: what is pickled is then exactly what record_digest saw."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    raise TypeError(f"a checkpoint holds plain data only, not {type(value).__name__}")
+
+
 def hardware() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
@@ -93,6 +243,32 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
+def max_record_bytes() -> int:
+    """The most bytes a genuine checkpoint can hold: the largest model this app can build (every
+    model at the largest width and code size allowed, on every dataset, as float32; built on
+    PyTorch's meta device, so nothing is allocated), plus ZIP_HEADROOM."""
+    from aecore.data import DATASETS
+    from aecore.models import MODELS
+
+    largest = 0
+    for model in MODELS.names():
+        for dataset in DATASETS.names():
+            shape = tuple(DATASETS[dataset].meta["shape"])
+            latent = int(min(RANGES["latent"][1], math.prod(shape)))
+            try:
+                with torch.device("meta"):
+                    net = build_model(model, shape, latent, int(RANGES["width"][1]))
+            except ValueError:  # a model that cannot take this dataset's images
+                continue
+            size = sum(t.numel() * 4 for t in net.state_dict().values())
+            largest = max(largest, size)
+    return largest + ZIP_HEADROOM
+
+
+# -- saving --------------------------------------------------------------------------------------
+
+
 def save_checkpoint(
     path: Path | str,
     cfg: TrainConfig,
@@ -103,112 +279,507 @@ def save_checkpoint(
     half: bool = False,
 ) -> Path:
     """Write the checkpoint atomically. half=True stores floating weights as float16 (half the
-    bytes, for the bundled folder); load_checkpoint turns them back into float32."""
+    bytes, for the bundled folder); load_checkpoint turns them back into float32.
+
+    In the runs folder, room is made first (runcache.make_room) for the file's exact size. Raises
+    CheckpointSaveError (DiskFullError when the disk stays full) with a plain message."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    data = _serialize(cfg, model, history, metrics, info, half)  # the size is known before
+    _store(path, data)  # the disk is touched
+    return path
+
+
+def _serialize(
+    cfg: TrainConfig,
+    model: Autoencoder,
+    history: list[EpochStats],
+    metrics: dict[str, float],
+    info: dict[str, Any] | None,
+    half: bool,
+) -> memoryview:
+    """The checkpoint file's bytes."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         if not all(v.isfinite().all() for v in state.values() if v.is_floating_point()):
             raise ValueError("a weight is beyond float16's range (65504); save with half=False")
     dtype = "float16" if half else "float32"
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "key": cfg.key(),
-        "config": cfg.to_dict(),
-        "state_dict": state,
-        "weights_sha256": weights_digest(state),
-        "history": [asdict(h) for h in history],
-        "metrics": dict(metrics),
-        "info": {
-            "torch": str(torch.__version__),
-            "created": time.time(),
-            **(info or {}),
-            "dtype": dtype,
-        },
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    record = _plain(
+        {
+            "format": FORMAT,
+            "version": VERSION,
+            "key": cfg.key(),
+            "config": cfg.to_dict(),
+            "weights_sha256": weights_digest(state),
+            "history": [asdict(h) for h in history],
+            "metrics": dict(metrics),
+            "info": {
+                "torch": str(torch.__version__),
+                "created": time.time(),
+                **(info or {}),
+                "dtype": dtype,
+            },
+        }
+    )
+    payload = {**record, "state_dict": state, "record_sha256": record_digest(record)}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getbuffer()
+
+
+def download_bytes(ckpt: Checkpoint) -> bytes | None:
+    """The bytes of a loaded run's checkpoint file, for a download. If the file was evicted (or
+    replaced by an unreadable one) since the run was loaded, the same record is serialized again
+    from memory: it loads with load_checkpoint like the file did, with the same weights (float16
+    where the file was), config, history, metrics and info. None only if neither works (logged);
+    never raises."""
+    path = ckpt.info.get("path")
+    data = read_checkpoint_bytes(path) if path else None
+    if data is not None:
+        return data
+    info = {k: v for k, v in ckpt.info.items() if k != "path"}
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        half = info.get("dtype") == "float16"
+        out = _serialize(ckpt.config, ckpt.model, ckpt.history, ckpt.metrics, info, half)
+        return bytes(out)
+    except Exception as err:  # e.g. info holding something that is not plain data
+        log.warning("cannot serialize run %s for download: %s", ckpt.config.key(), err)
+        return None
+
+
+def _store(path: Path, data: memoryview) -> None:
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _save_error(err, path) from err
+    managed = _is_runs_folder(folder)
+    if managed:
+        runcache.make_room(folder, runcache.max_bytes(), len(data), keep={path})
+    failure: OSError | None = None
+    try:
+        _write_atomically(path, data)
+        return
+    except OSError as err:
+        failure = err
+    if failure.errno in (errno.ENOSPC, errno.EDQUOT) and managed:
+        log.warning("disk full while saving %s: evicting old runs and trying once more", path)
+        if runcache.free_space(folder, len(data), keep={path}):
+            try:
+                _write_atomically(path, data)
+                return
+            except OSError as err:
+                failure = err
+    raise _save_error(failure, path) from failure
+
+
+def _write_atomically(path: Path, data: memoryview) -> None:
+    """Write data to a locked temporary file beside path, sync it, and rename it over path."""
+    for _ in range(3):
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=runcache.TEMP_SUFFIX
+        )
+        if runcache.hold_temp(fd):  # locked: from now on no sweep deletes it
+            break
+        os.close(fd)  # a sweep deleted it before the lock was taken: make another
+    else:
+        raise OSError(errno.EAGAIN, "temporary files kept being removed", str(path.parent))
+    try:
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            os.replace(tmp, path)
+        finally:
+            os.close(fd)  # the lock is released only now, after the rename
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
-    return path
+    with contextlib.suppress(OSError):  # the rename itself survives a power cut too
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Reserve the space first (a full disk fails here, before a byte is written), then write."""
+    view = memoryview(data).cast("B")
+    if view.nbytes and hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(fd, 0, view.nbytes)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            # EOPNOTSUPP, EINVAL: a file system that cannot reserve; the writes will tell
+    while view.nbytes:
+        written = os.write(fd, view[:CHUNK])
+        view = view[written:]
+
+
+def _save_error(err: OSError, path: Path) -> CheckpointSaveError:
+    code = err.errno
+    log.error("could not save checkpoint %s: %s: %s", path, type(err).__name__, err)
+    detail = f"{type(err).__name__}: {err}"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            "This run could not be saved because the server's disk is full, even after removing "
+            "old runs. Please tell whoever runs this server; once there is room, train it again.",
+            detail,
+            code,
+        )
+    if code == errno.EROFS:
+        why = "the server's storage for trained runs is read-only"
+    elif code in (errno.EACCES, errno.EPERM):
+        why = "the server is not allowed to write to its storage for trained runs"
+    else:
+        why = "the server could not write the file"
+    return CheckpointSaveError(
+        f"This run could not be saved: {why}. Please tell whoever runs this server.", detail, code
+    )
+
+
+def _is_runs_folder(folder: Path) -> bool:
+    try:
+        return folder.resolve() == runs_dir().resolve()
+    except OSError:
+        return False
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+# Errors of the path itself: nothing to load there (not a corrupt file).
+_MISSING = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.ENXIO}
+_OOM = re.compile(
+    r"out of memory|can't allocate memory|cannot allocate memory|not enough memory|bad_alloc",
+    re.IGNORECASE,
+)
+
+
+def _transient(err: BaseException) -> bool:
+    """Whether a failure says nothing about the file: memory, file handles, I/O."""
+    for _ in range(4):  # the error and the ones it was raised from
+        if isinstance(err, MemoryError):
+            return True
+        if (
+            isinstance(err, OSError)
+            and not isinstance(err, CheckpointError)
+            and err.errno is not None
+            and err.errno not in _MISSING
+        ):
+            return True
+        if isinstance(err, RuntimeError) and _OOM.search(str(err)[:4000]):
+            return True
+        if err.__cause__ is None:
+            return False
+        err = err.__cause__
+    return False
 
 
 def load_checkpoint(
     path: Path | str, device: torch.device | str = "cpu", key: str | None = None
 ) -> Checkpoint:
-    """Load and check a checkpoint; with `key`, it must be the run of that config key. Any file
-    that is not exactly what save_checkpoint wrote raises CheckpointError."""
+    """Load and check a checkpoint; with `key`, it must be the run of that config key.
+
+    Raises CheckpointMissing (no file), CheckpointCorrupt (anything that is not exactly what
+    save_checkpoint wrote) or CheckpointUnavailable (short of memory or file handles twice: the
+    first failure is retried once after a garbage collection)."""
     path = Path(path)
+    name = _display_name(path)
+    for attempt in (1, 2):
+        try:
+            ckpt = _load(path, name, device, key)
+        except CheckpointCorrupt as err:
+            log.warning("checkpoint %s refused: %s [%s]", path, err, err.technical)
+            raise
+        except CheckpointError:
+            raise
+        except Exception as err:
+            if not _transient(err):
+                raise
+            detail = f"{type(err).__name__}: {str(err)[:300]}"
+            if attempt == 1:
+                log.warning("loading %s failed (%s); trying once more", path, detail)
+                _release_memory()
+                continue
+            log.warning("loading %s failed again (%s); the file is left as it is", path, detail)
+            raise CheckpointUnavailable(
+                f"{name} could not be loaded just now: {_why_unavailable(err)}. The file was "
+                "left as it is; please try again in a minute.",
+                detail,
+            ) from err
+        runcache.touch(path)  # recently used: the runs folder evicts least recently used first
+        return ckpt
+    raise AssertionError("unreachable")
+
+
+def _why_unavailable(err: BaseException) -> str:
+    code = getattr(err, "errno", None)
+    if code in (errno.EMFILE, errno.ENFILE):
+        return "the server has too many files open"
+    if code in (errno.EACCES, errno.EPERM):
+        return "the server is not allowed to read it (please tell whoever runs this server)"
+    if isinstance(err, OSError) and code != errno.ENOMEM:
+        return "the disk did not answer"
+    return "the server is short of memory"
+
+
+def _release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _display_name(path: Path) -> str:
+    """The file's name only (never its folder), shortened: what a message may show."""
+    return repr(path.name[:80]) if path.name else "that path"
+
+
+def _corrupt(message: str, technical: str = "") -> CheckpointCorrupt:
+    return CheckpointCorrupt(message, technical)
+
+
+def _reraise_transient(err: BaseException) -> None:
+    if _transient(err):
+        raise err
+
+
+def _load(path: Path, name: str, device: torch.device | str, key: str | None) -> Checkpoint:
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        is_file = path.is_file()
-    except OSError as err:  # a name too long, a path through a file: nothing to load either way
-        raise CheckpointError(f"no checkpoint at {str(path)[:200]} ({err.strerror})") from None
-    if not is_file:
-        raise CheckpointError(f"no checkpoint at {str(path)[:200]}")
+        fd = os.open(path, flags)  # O_NONBLOCK: a FIFO put there does not hang the open
+    except (OSError, ValueError) as err:
+        if isinstance(err, ValueError) or err.errno in _MISSING or err.errno is None:
+            raise CheckpointMissing(
+                f"no checkpoint at {name}: there is no such file, or it was just removed",
+                f"{type(err).__name__}: {err}",
+            ) from None
+        raise  # EMFILE, ENOMEM, EIO, EACCES...: the file may be fine
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:
-        if "Weights only load failed" in str(err):  # the file holds more than tensors and data
-            why = "it holds objects other than tensors and plain data; loading it could run code"
-        else:
-            why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path.name} is not a readable checkpoint: {why}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not an aecore checkpoint")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path.name} has format version {payload.get('version')!r}")
-    if key is not None and payload.get("key") != key:
-        raise CheckpointError(
-            f"{path.name} holds the run {str(payload.get('key'))[:16]!r}, not {key!r} "
-            "(renamed or copied over?)"
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):  # a folder, a device, a FIFO: checked before os.fdopen,
+        os.close(fd)  # which would refuse a folder with an error of its own
+        raise CheckpointMissing(f"no checkpoint at {name}: it is not a file", "not regular")
+    with os.fdopen(fd, "rb") as f:
+        _check_archive(f, st.st_size, name)
+        f.seek(0)
+        try:
+            payload = torch.load(f, map_location=device, weights_only=True)
+        except Exception as err:
+            _reraise_transient(err)
+            detail = f"{type(err).__name__}: {str(err)[:500]}"
+            if "Weights only load failed" in str(err):  # more than tensors and plain data
+                raise _corrupt(
+                    f"{name} is not a readable checkpoint: it holds objects other than tensors "
+                    "and plain data; loading it could run code",
+                    detail,
+                ) from err
+            raise _corrupt(
+                f"{name} is not a readable checkpoint: the file is damaged or incomplete", detail
+            ) from err
+    return _check_payload(payload, name, device, key)
+
+
+def _check_archive(f: io.BufferedReader, size: int, name: str) -> None:
+    """The ZIP's table of contents, then every entry's bytes and CRC-32, without trusting it:
+    the sizes it declares are checked before anything is inflated, and the bytes read counted."""
+    damaged = f"{name} is not a readable checkpoint: the file is damaged or incomplete"
+    if size == 0:
+        raise _corrupt(f"{name} is not a readable checkpoint: the file is empty", "0 bytes")
+    limit = max_record_bytes()
+    if size > limit:
+        raise _corrupt(
+            f"{name} is not a readable checkpoint: at {size / 2**20:,.0f} MB it is larger than "
+            "any model of this app",
+            f"{size} bytes > {limit}",
         )
     try:
+        archive = zipfile.ZipFile(f)
+    except Exception as err:
+        _reraise_transient(err)
+        raise _corrupt(damaged, f"{type(err).__name__}: {err}") from err
+    with archive:
+        entries = archive.infolist()
+        names = [e.filename for e in entries]
+        if not entries or len(entries) > MAX_ENTRIES or len(set(names)) != len(names):
+            raise _corrupt(damaged, f"{len(entries)} entries, {len(set(names))} distinct")
+        for e in entries:
+            if e.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or e.flag_bits & 1:
+                raise _corrupt(damaged, f"{e.filename!r}: compression {e.compress_type}, encrypted")
+        declared = sum(e.file_size for e in entries)
+        bound = min(limit, INFLATION_RATIO * size + (1 << 20))
+        if declared > bound:
+            raise _corrupt(
+                f"{name} is not a readable checkpoint: it would unpack to "
+                f"{declared / 2**20:,.0f} MB, far more than a checkpoint of this size holds. "
+                "It was not unpacked.",
+                f"entries declare {declared} bytes; the bound for a {size}-byte file is {bound}",
+            )
+        for e in entries:
+            got = 0
+            try:
+                with archive.open(e) as member:
+                    while chunk := member.read(CHUNK):
+                        got += len(chunk)
+                        if got > e.file_size:
+                            raise _corrupt(damaged, f"{e.filename!r} is longer than declared")
+            except CheckpointError:
+                raise
+            except Exception as err:
+                _reraise_transient(err)
+                detail = f"{e.filename!r}: {type(err).__name__}: {err}"
+                if "CRC" in str(err):
+                    raise _corrupt(
+                        f"{name} is damaged: its contents do not match their checksum", detail
+                    ) from err
+                raise _corrupt(damaged, detail) from err
+            if got != e.file_size:
+                raise _corrupt(damaged, f"{e.filename!r}: {got} of {e.file_size} bytes")
+
+
+def _check_payload(
+    payload: Any, name: str, device: torch.device | str, key: str | None
+) -> Checkpoint:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise _corrupt(f"{name} is not an aecore checkpoint", "no format marker")
+    version = payload.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise _corrupt(
+            f"{name} has format version {str(version)[:20]!r}, which this app cannot read",
+            f"version {str(version)[:20]!r}",
+        )
+    if key is not None and payload.get("key") != key:
+        raise _corrupt(
+            f"{name} holds the run {str(payload.get('key'))[:16]!r}, not {key!r} "
+            "(renamed or copied over?)",
+            "key mismatch",
+        )
+    try:
+        canonical = _canonical(_record_fields(payload))  # plain data of a sane size, or refused
         cfg = TrainConfig.from_dict(payload["config"])
         if cfg.key() != payload["key"]:
-            raise CheckpointError(f"{path.name}: its config does not match its key")
+            raise _corrupt(f"{name}: its config does not match its key", "edited config")
         model = build_model(
-            cfg.model, _shape(payload), cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight
+            cfg.model, _shape(payload, cfg), cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight
         )
-        # float16 weights (bundled files) compute in float32 like every other model.
         state = payload["state_dict"]
+        if not isinstance(state, dict) or not all(
+            isinstance(v, torch.Tensor) for v in state.values()
+        ):
+            raise ValueError("the weights are not a mapping of tensors")
+        # float16 weights (bundled files) compute in float32 like every other model.
         model.load_state_dict(
             {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
         )
-        # Shapes are checked above; the checksum catches changed values (absent in older files).
+        # Shapes are checked above; the checksum catches changed values.
         digest = payload.get("weights_sha256")
+        if version >= 2 and not isinstance(digest, str):
+            raise _corrupt(f"{name} is damaged: its checksum is missing", "no weights_sha256")
         if digest is not None and digest != weights_digest(state):
-            raise CheckpointError(f"{path.name}: its weights do not match their checksum")
+            raise _corrupt(f"{name}: its weights do not match their checksum", "weights_sha256")
+        if version >= 2 and payload.get("record_sha256") != _digest(canonical):
+            raise _corrupt(
+                f"{name} is damaged: its contents do not match their checksum", "record_sha256"
+            )
         history = [EpochStats(**h) for h in payload["history"]]
+        metrics, info = dict(payload["metrics"]), dict(payload["info"])
     except CheckpointError:
         raise
-    except Exception as err:  # a wrong shape, a missing key, a bad config: all mean "corrupt"
-        raise CheckpointError(f"{path.name} does not match its config ({err})") from err
+    except _NotPlain as err:
+        raise _corrupt(
+            f"{name} is not a readable checkpoint: it holds data of an unexpected kind or size",
+            str(err),
+        ) from err
+    except Exception as err:  # a wrong shape, a missing field, a bad config: all mean "corrupt"
+        _reraise_transient(err)  # unless it is memory: then the file may be fine
+        raise _corrupt(
+            f"{name} does not match its config", f"{type(err).__name__}: {str(err)[:500]}"
+        ) from err
     model.to(device).eval()
-    runcache.touch(path)  # recently used: the runs folder evicts least recently used first
-    return Checkpoint(cfg, model, history, dict(payload["metrics"]), dict(payload["info"]))
+    return Checkpoint(cfg, model, history, metrics, info)
 
 
-def _shape(payload: dict[str, Any]) -> tuple[int, int, int]:
+def _shape(payload: dict[str, Any], cfg: TrainConfig) -> tuple[int, int, int]:
+    """The dataset's image shape; a stored shape must be that one (a crafted shape could ask for
+    a model far larger than any this app trains)."""
     from aecore.data import DATASETS
 
-    return tuple(
-        payload["info"].get("shape") or DATASETS[payload["config"]["dataset"]].meta["shape"]
-    )
+    expected = tuple(DATASETS[cfg.dataset].meta["shape"])
+    stored = payload["info"].get("shape")
+    if stored is not None and tuple(stored) != expected:
+        raise ValueError(f"image shape {str(stored)[:40]} is not {cfg.dataset}'s {expected}")
+    return expected
+
+
+# -- finding, listing and reading files that may vanish ------------------------------------------
+
+
+def stat_checkpoint(path: Path | str) -> os.stat_result | None:
+    """The file's stat, or None if no regular file is there: never saved, or evicted by another
+    session's save between being listed and being looked at. Never raises."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def checkpoint_mtime(path: Path | str) -> float | None:
+    """The file's modification time, or None if it is gone (see stat_checkpoint)."""
+    st = stat_checkpoint(path)
+    return None if st is None else st.st_mtime
+
+
+def read_checkpoint_bytes(path: Path | str) -> bytes | None:
+    """The file's bytes (for a download), or None if it is gone, not a regular file, larger than
+    any checkpoint can be, or cannot be read now (logged). Never raises."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as err:
+        if not isinstance(err, FileNotFoundError):
+            log.warning("cannot read checkpoint %s: %s", path, err)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_record_bytes():
+            os.close(fd)
+            return None
+    except OSError as err:
+        os.close(fd)
+        log.warning("cannot read checkpoint %s: %s", path, err)
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return f.read()
+    except (OSError, MemoryError) as err:
+        log.warning("cannot read checkpoint %s: %s", path, err)
+        return None
+
+
+def list_checkpoints(folder: Path | str) -> list[Path]:
+    """The *.pt files directly in folder, newest (modification time) first; a file removed
+    while the folder is listed is left out. Never raises."""
+    found = []
+    try:
+        paths = list(Path(folder).glob("*.pt"))
+    except OSError:
+        return []
+    for path in paths:
+        mtime = checkpoint_mtime(path)
+        if mtime is not None:
+            found.append((mtime, path.name, path))
+    return [p for _, _, p in sorted(found, key=lambda t: (-t[0], t[1]))]
 
 
 def find_checkpoint(cfg: TrainConfig, dirs: list[Path] | None = None) -> Path | None:
     """The first existing checkpoint for cfg: the runs folder, then the bundled one."""
     for folder in dirs if dirs is not None else [runs_dir(), BUNDLED_DIR]:
         path = folder / checkpoint_name(cfg)
-        if path.is_file():
+        if stat_checkpoint(path) is not None:
             return path
     return None
 
@@ -216,18 +787,24 @@ def find_checkpoint(cfg: TrainConfig, dirs: list[Path] | None = None) -> Path | 
 def load_for(cfg: TrainConfig, device: torch.device | str = "cpu") -> Checkpoint | None:
     """The saved run of cfg (runs folder, then bundled), or None if none loads.
 
-    A file that fails its checks is never returned: it is logged, and in the runs folder moved
-    aside to <name>.bad (kept for inspection, not read again, evicted first), so the run counts
-    as not trained and is trained again. Bundled files are only skipped: they ship with the code.
+    A corrupt file (CheckpointCorrupt) is never returned: it is logged, and in the runs folder
+    moved aside to <name>.bad (kept for inspection, never loaded, deleted before any run when
+    room is needed), so the run counts as not trained and is trained again. Bundled files are
+    only skipped: they ship with the code. A file that vanishes meanwhile is skipped. A
+    temporary failure (CheckpointUnavailable: memory, file handles) is raised, and the file is
+    left where it is: it is most likely fine, and training it again would not help.
     """
     for folder in [runs_dir(), BUNDLED_DIR]:
         path = folder / checkpoint_name(cfg)
-        try:
-            before = path.stat()
-        except OSError:
+        before = stat_checkpoint(path)
+        if before is None:
             continue
         try:
             ckpt = load_checkpoint(path, device, key=cfg.key())
+        except CheckpointUnavailable:
+            raise
+        except CheckpointMissing:
+            continue  # evicted between the stat and the load
         except CheckpointError as err:
             bundled = folder == BUNDLED_DIR
             log.warning(
@@ -242,7 +819,7 @@ def load_for(cfg: TrainConfig, device: torch.device | str = "cpu") -> Checkpoint
 
 
 def quarantine(path: Path, seen: os.stat_result) -> None:
-    """Rename a bad file to <name>.bad, unless it was replaced since it was read (a run that
+    """Rename a corrupt file to <name>.bad, unless it was replaced since it was read (a run that
     finished meanwhile wrote a good one over it)."""
     with contextlib.suppress(OSError):  # gone already, or a read-only folder: skipped anyway
         now = path.stat()

@@ -184,7 +184,8 @@ def cmd_pretrain(args) -> dict:
     def announce(entry) -> None:
         print(f"== {entry.name}: {entry.purpose}", file=sys.stderr, flush=True)
 
-    done = pretrain.pretrain(args.only, _print_epoch, announce, args.device)
+    only = pretrain.sync_presets() if args.presets else args.only
+    done = pretrain.pretrain(only, _print_epoch, announce, args.device) if only != [] else []
     return {
         "manifest": str(pretrain.MANIFEST),
         "bundled_bytes": pretrain.folder_bytes(),
@@ -261,6 +262,11 @@ def build_parser() -> Parser:
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these manifest entries")
     p.add_argument("--list", action="store_true", help="list the entries and check their files")
     p.add_argument(
+        "--presets",
+        action="store_true",
+        help="add the Learn presets missing from the manifest and train those not up to date",
+    )
+    p.add_argument(
         "--classifiers",
         action="store_true",
         help="rebuild the bundled classifiers (MNIST, Fashion-MNIST) instead of the autoencoders",
@@ -296,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         result = args.fn(args)
     except (UsageError, ValueError, DatasetUnavailable, CheckpointError, TrainingDiverged) as err:
-        print(f"error: {one_line(str(err))}", file=sys.stderr)
+        detail = getattr(err, "detail", "")  # the folder and the settings that fix it
+        print(f"error: {one_line(detail or str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # a file the user named or a folder they set: missing, unwritable...
         where = f": {err.filename}" if err.filename else ""

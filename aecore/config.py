@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -201,7 +202,7 @@ def _from_text(name: str, text: str, kind: str) -> Any:
         raise ValueError(f"{name} must be a finite number, got {text!r}")
     registry = {"dataset": DATASETS, "corruption": CORRUPTIONS, "model": MODELS}.get(name)
     if registry is not None and value not in registry.names():
-        raise ValueError(f"{name} {text!r} is not one of {', '.join(registry.names())}")
+        raise ValueError(f"{name} {text[:40]!r} is not a known {registry.kind}")
     return value
 
 
@@ -214,3 +215,52 @@ def _clamped(name: str, value: Any, low: float, high: float, notes: list[str]) -
             "the nearest allowed value"
         )
     return nearest
+
+
+# -- names a student can read -----------------------------------------------------------------
+
+# Fields named after the core of a run's name when they differ from the base config.
+_EXTRAS = {
+    "epochs": lambda v: f"{v} epochs",
+    "lr": lambda v: f"lr {v:g}",
+    "batch_size": lambda v: f"batch {v}",
+    "limit_train": lambda v: f"{v:,} images" if v else "all images",
+    "seed": lambda v: f"seed {v}",
+    "loss": lambda v: v.upper(),
+    "optimizer": lambda v: v.capitalize(),
+    "augment": lambda v: "augmented" if v else "no augmentation",
+    "level_sampling": lambda v: "levels 0 up to it" if v == "uniform" else "fixed level",
+    "width": lambda v: f"width {v}",
+}
+
+
+def _short(label: str) -> str:
+    return re.sub(r"\s*\(.*?\)", "", label).strip()
+
+
+def describe_run(cfg: TrainConfig, base: TrainConfig | None = None) -> str:
+    """A run's name in words: model, data, corruption and code, then whatever else differs from
+    `base` (the app's default configuration), e.g. "Dense AE on MNIST, Gaussian noise 0.5,
+    code 64, sparse 0.0001 (10 epochs, lr 0.01)"."""
+    model = re.sub(r"-N\b", f"-{cfg.latent}", _short(MODELS[cfg.model].label))  # JANet-N
+    parts = [f"{model} on {_short(DATASETS[cfg.dataset].label)}"]
+    meta = CORRUPTIONS[cfg.corruption].meta
+    if meta["max"] > meta["min"]:
+        parts.append(f"{_short(CORRUPTIONS[cfg.corruption].label)} {cfg.level:g}")
+    else:
+        parts.append("no corruption")
+    if cfg.latent:
+        parts.append(f"code {cfg.latent}")
+    if cfg.regularizer != "none":
+        parts.append(f"{cfg.regularizer} {cfg.reg_weight:g}")
+    name = ", ".join(parts)
+    if base is not None:
+        extras = [
+            show(getattr(cfg, field))
+            for field, show in _EXTRAS.items()
+            if getattr(cfg, field) != getattr(base, field)
+            and not (field == "width" and not cfg.width)  # 0: the model has no width
+        ]
+        if extras:
+            name += f" ({', '.join(extras)})"
+    return name

@@ -25,7 +25,12 @@ DATASETS = Registry("dataset")
 
 
 class DatasetUnavailable(RuntimeError):
-    """A dataset is neither on disk nor downloadable; the message says what to do."""
+    """A dataset is neither on disk nor downloadable. The message is plain words for a page;
+    `detail` holds the folder, the cause and the settings that fix it, for logs and the CLI."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,12 @@ def _torchvision(cls_name: str, label: str, root: Path):
             if not download
             else "connect to the internet so torchvision can download it"
         )
+        why = "downloads are switched off here" if not download else "no connection, it seems"
         raise DatasetUnavailable(
+            f"{label} is not on this computer and could not be downloaded ({why}). The "
+            "built-in Digits 8x8 dataset works without it: pick it under Dataset.",
             f"{label} is not in {root} and could not be downloaded ({err}). Either {how}, "
-            f"or set AECORE_DATA_DIR to a folder that holds it in torchvision's layout. "
-            f"The bundled 'digits' dataset works offline."
+            "or set AECORE_DATA_DIR to a folder that holds it in torchvision's layout.",
         ) from err
     train, test = splits
     return (
@@ -92,7 +99,10 @@ def _torchvision(cls_name: str, label: str, root: Path):
     )
 
 
-@DATASETS.register("digits", label="Digits 8x8 (bundled, offline)", shape=(1, 8, 8))
+# `train_size`: training images (the cost estimate of a run needs it before the data loads).
+@DATASETS.register(
+    "digits", label="Digits 8x8 (bundled, offline)", shape=(1, 8, 8), train_size=1500
+)
 def load_digits(root: Path) -> ImageDataset:
     """scikit-learn's 1,797 handwritten digits: ships with the package, needs no network."""
     from sklearn.datasets import load_digits as sk_digits
@@ -109,31 +119,51 @@ def load_digits(root: Path) -> ImageDataset:
     )
 
 
-@DATASETS.register("mnist", label="MNIST", shape=(1, 28, 28))
+# `folder`: where torchvision keeps the dataset under the data folder (none: it is bundled).
+@DATASETS.register("mnist", label="MNIST", shape=(1, 28, 28), folder="MNIST", train_size=60000)
 def load_mnist(root: Path) -> ImageDataset:
     return ImageDataset("mnist", *_torchvision("MNIST", "MNIST", root))
 
 
-@DATASETS.register("fashion_mnist", label="Fashion-MNIST", shape=(1, 28, 28))
+@DATASETS.register(
+    "fashion_mnist",
+    label="Fashion-MNIST",
+    shape=(1, 28, 28),
+    folder="FashionMNIST",
+    train_size=60000,
+)
 def load_fashion_mnist(root: Path) -> ImageDataset:
     return ImageDataset("fashion_mnist", *_torchvision("FashionMNIST", "Fashion-MNIST", root))
 
 
-@DATASETS.register("cifar10", label="CIFAR-10 (colour)", shape=(3, 32, 32))
+@DATASETS.register(
+    "cifar10",
+    label="CIFAR-10 (colour)",
+    shape=(3, 32, 32),
+    folder="cifar-10-batches-py",
+    train_size=50000,
+)
 def load_cifar10(root: Path) -> ImageDataset:
     return ImageDataset("cifar10", *_torchvision("CIFAR10", "CIFAR-10", root))
 
 
 _cache: dict[tuple[str, str], ImageDataset] = {}
-_lock = threading.Lock()
+_locks: dict[tuple[str, str], threading.Lock] = {}  # one per dataset and folder
+_locks_lock = threading.Lock()
 
 
 def load_dataset(name: str, root: Path | str | None = None) -> ImageDataset:
-    """Load a registered dataset once per process (thread-safe) and return it from cache after."""
+    """Load a registered dataset once per process (thread-safe) and return it from cache after.
+    Each dataset has its own lock, so a long download of one never holds up another."""
     entry = DATASETS[name]
     root = Path(root) if root is not None else data_dir()
     key = (name, str(root.resolve()))
-    with _lock:
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    with _locks_lock:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
         if key not in _cache:
             _cache[key] = entry.fn(root)
         return _cache[key]
@@ -142,7 +172,7 @@ def load_dataset(name: str, root: Path | str | None = None) -> ImageDataset:
 def available_offline(name: str, root: Path | str | None = None) -> bool:
     """Whether a dataset can be loaded without the network (already on disk, or bundled)."""
     root = Path(root) if root is not None else data_dir()
-    folder = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py"}
-    if name not in folder:
-        return name in DATASETS
-    return (root / folder[name]).exists()
+    if name not in DATASETS:
+        return False
+    folder = DATASETS[name].meta.get("folder")  # None: bundled with a dependency
+    return folder is None or (root / folder).exists()

@@ -9,22 +9,30 @@ run that was trained before (in memory, or as a checkpoint on disk) is returned 
     job = jobs.submit(cfg, session="abc")  # may raise QueueFull / SessionLimit
     snap = job.snapshot()  # status, fraction, history, position, error, checkpoint
     jobs.cancel(job.key, "abc")
+
+A run has two timed phases: training (started .. trained, the last epoch's end) and testing
+against the baselines (trained .. finished, which includes saving the checkpoint); a snapshot
+gives both as train_seconds and test_seconds, and a finished run's checkpoint carries
+info["test_seconds"] (in memory; the file's info has train_seconds only).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from aecore import runcache
-from aecore.checkpoints import Checkpoint, load_for, runs_dir
+from aecore import cost, runcache
+from aecore.checkpoints import Checkpoint, CheckpointError, load_for, runs_dir
 from aecore.config import TrainConfig
 from aecore.data import DatasetUnavailable
 from aecore.runs import train_and_save
@@ -51,7 +59,11 @@ class QueueFull(JobRejected):
 
 
 class SessionLimit(JobRejected):
-    """This session already has its share of unfinished runs."""
+    """This visitor already has its share of unfinished runs."""
+
+
+class RunTooLong(JobRejected):
+    """The run's estimated cost is over the server's per-run budget."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +82,26 @@ class JobSnapshot:
     submitted: float  # time.time() stamps
     started: float | None
     finished: float | None
+    trained: float | None = None  # the last epoch ended: training done, testing begins
+    reason: str | None = None  # why a run was cancelled, when nobody pressed Cancel
 
     @property
     def active(self) -> bool:
         return self.status in UNFINISHED
+
+    @property
+    def train_seconds(self) -> float | None:
+        """Seconds from the start of the run to the end of its last epoch (None before then)."""
+        if self.started is None or self.trained is None:
+            return None
+        return self.trained - self.started
+
+    @property
+    def test_seconds(self) -> float | None:
+        """Seconds spent testing after training: up to now while it runs, else to the end."""
+        if self.trained is None:
+            return None
+        return (self.finished or time.time()) - self.trained
 
 
 class Job:
@@ -95,14 +123,17 @@ class Job:
         self._submitted = time.time()
         self._started: float | None = None
         self._finished: float | None = None
-        self._future: Future | None = None
+        self._trained: float | None = None
+        self._owner = ""  # the visitor who queued it (limits count runs by their owner)
+        self._number = 0  # numbers its "training run N started" log line
+        self._reason: str | None = None
 
     def snapshot(self) -> JobSnapshot:
         m = self._manager
         with m._lock:
             position = None
             if self._status == "queued" and self in m._queued:
-                position = m._queued.index(self) + 1
+                position = m._fair_order().index(self) + 1
             return JobSnapshot(
                 key=self.key,
                 status=self._status,
@@ -116,6 +147,8 @@ class Job:
                 submitted=self._submitted,
                 started=self._started,
                 finished=self._finished,
+                trained=self._trained,
+                reason=self._reason,
             )
 
     def wait(self, timeout: float | None = None) -> JobSnapshot:
@@ -142,24 +175,39 @@ def describe_error(err: BaseException, key: str = "") -> str:
             "training ran out of memory: choose a smaller batch size (or a smaller model) "
             "and try again"
         )
+    if isinstance(err, DatasetUnavailable):
+        log.warning("training run %s: %s", key, err.detail)
     if isinstance(err, TrainingDiverged | ValueError | DatasetUnavailable):
+        return str(err)
+    if isinstance(err, CheckpointError):  # a full disk, a folder that cannot be written
+        log.warning("training run %s: %s (%s)", key, err, getattr(err, "technical", ""))
         return str(err)
     log.error("training run %s failed", key, exc_info=err)
     return f"training failed: {type(err).__name__}: {err}"
 
 
 class JobManager:
-    """Runs training jobs in a thread pool; shared by all sessions, so every method is thread-safe.
+    """Runs training jobs on worker threads; shared by all sessions, so every method is
+    thread-safe.
 
     workers=1 by default, on purpose: PyTorch's intra-op (OpenMP) threads already use every
-    core for one run, and they spin-wait between ops. Two runs in two threads on a 2-core machine
-    fight over the same cores and were measured about 10x slower than one run alone, so jobs
-    queue and each runs at full speed. More workers only pay off when runs do not share the CPU
-    (e.g. on a GPU, or after torch.set_num_threads(cores // workers), which is process-wide).
+    core for one run. Two runs in two threads on a 2-core machine fight over the same cores and
+    were measured about 10x slower than one run alone, so jobs queue and each runs at full speed.
 
-    Limits keep one process usable by a class of students: at most max_queue runs queued or
-    running, at most per_session unfinished runs started by one session. Joining a run that is
-    already queued or running is always allowed: it costs nothing.
+    Sharing one server with a class:
+    - Limits count *visitors* (a browser, across its reloads and tabs; the page layer says how it
+      tells them apart), not sessions: at most per_session unfinished runs started by one
+      visitor, at most max_queue runs queued or running. Joining a live run is always allowed.
+    - The queue serves visitors in turn: the next run is the oldest one of the visitor who has
+      had the fewest runs started, so one visitor's many runs cannot push everyone back.
+    - budget_seconds (None: no limit) refuses a run whose estimated cost (aecore.cost) is over
+      it, with the estimate and a cheaper config that fits.
+    - A run whose every watcher is gone (no touch() from any of its sessions for grace_seconds)
+      stops; Cancel stops a run only when nobody else waits for it.
+    - Finished runs stay in memory up to memory_bytes of weights (and memory_items runs).
+    - state_file (None: none) lists the unfinished runs and their visitors; a restart reads it,
+      so visitors can be told that their run was dropped (dropped_for).
+    Worker threads are daemons: a stopping server is not held up by a run (see stop_on_exit).
     """
 
     def __init__(
@@ -169,31 +217,56 @@ class JobManager:
         per_session: int = 2,
         runner: Runner = train_and_save,
         memory_items: int = 32,
+        memory_bytes: int = 256 * 2**20,
+        budget_seconds: float | None = None,
+        grace_seconds: float = 120.0,
+        state_file: Path | None = None,
     ) -> None:
         if workers < 1 or max_queue < 1 or per_session < 1 or memory_items < 0:
             raise ValueError("workers, max_queue and per_session must be >= 1, memory_items >= 0")
         self.max_queue = max_queue
         self.per_session = per_session
         self.memory_items = memory_items
+        self.memory_bytes = memory_bytes
+        self.budget_seconds = budget_seconds
+        self.grace_seconds = grace_seconds
         self._runner = runner
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="aecore-train")
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)  # a job was queued, or stop() was called
+        self._stopping = False
         self._jobs: dict[str, Job] = {}  # key -> the live (queued or running) job for that key
-        self._queued: list[Job] = []  # in start order; position = index + 1
+        self._queued: list[Job] = []  # in submission order; _fair_order() is the serving order
         self._running: set[Job] = set()  # includes runs that are cancelled but not yet stopped
         self._sessions: OrderedDict[str, list[Job]] = OrderedDict()  # least recently active first
+        self._visitor: dict[str, str] = {}  # session -> visitor
+        self._seen: dict[str, float] = {}  # session -> last touch()
+        self._served: dict[str, int] = {}  # visitor -> runs started for them
         self._memory: OrderedDict[str, Checkpoint] = OrderedDict()  # LRU, newest last
         self._runs_started = 0  # numbers the "training run N started" log lines
+        self._state_file = state_file
+        self._dropped = _read_state(state_file)  # visitor -> labels of runs a restart dropped
+        if self._dropped:
+            self._save_state()  # told from memory from now on; the next restart must not repeat it
         # A process killed mid-write leaves a temporary file; a restart is when to sweep them.
         runcache.remove_stale_temps(runs_dir())
+        self._workers = [
+            threading.Thread(target=self._work, name=f"aecore-train-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     # -- submitting -------------------------------------------------------------------------
 
-    def submit(self, cfg: TrainConfig, session: str) -> Job:
+    def submit(self, cfg: TrainConfig, session: str, visitor: str | None = None) -> Job:
         """The job for cfg: a finished one at once if it was trained before, the live one if it is
-        already queued or running, else a new queued one. Raises QueueFull or SessionLimit."""
+        already queued or running, else a new queued one. Raises QueueFull, SessionLimit or
+        RunTooLong. `visitor` (default: the session) is whom the limits count."""
         key = cfg.key()
+        visitor = visitor or session
         with self._lock:
+            self._visitor[session] = visitor
+            self._seen[session] = time.monotonic()
             job = self._live(key)
             if job is not None:
                 return self._subscribe(job, session)
@@ -210,13 +283,29 @@ class JobManager:
                 job._end("done")
                 self._remember(session, job)
                 return job
-            self._check_limits(session)
+            self._check_limits(visitor)
+        self._check_budget(cfg)  # times a few steps: outside the lock
+        with self._lock:
+            job = self._live(key)
+            if job is not None:
+                return self._subscribe(job, session)
+            self._check_limits(visitor)
             job = Job(self, cfg)
+            job._owner = visitor
             self._queued.append(job)
             self._jobs[key] = job
             self._subscribe(job, session)
-            job._future = self._pool.submit(self._run, job)
+            self._save_state()
+            self._wake.notify()
             return job
+
+    def _check_budget(self, cfg: TrainConfig) -> None:
+        if self.budget_seconds is None:
+            return
+        try:
+            cost.check_budget(cfg, self.budget_seconds)
+        except cost.OverBudget as err:
+            raise RunTooLong(str(err)) from None
 
     def _live(self, key: str) -> Job | None:
         job = self._jobs.get(key)
@@ -242,9 +331,11 @@ class JobManager:
                 break
             if name != session and all(j._status not in UNFINISHED for j in self._sessions[name]):
                 del self._sessions[name]
+                self._visitor.pop(name, None)
+                self._seen.pop(name, None)
 
-    def _check_limits(self, session: str) -> None:
-        mine = sum(j._status in UNFINISHED for j in self._sessions.get(session, []))
+    def _check_limits(self, visitor: str) -> None:  # caller holds the lock
+        mine = sum(j._owner == visitor for j in self._jobs.values())
         if mine >= self.per_session:
             raise SessionLimit(
                 f"You already have {mine} training run{'s' if mine != 1 else ''} queued or "
@@ -259,18 +350,67 @@ class JobManager:
                 "right now, still open at once."
             )
 
+    def _fair_order(self) -> list[Job]:  # caller holds the lock
+        """The queue in serving order: visitors take turns, each visitor's runs oldest first."""
+        turn: dict[str, int] = {}
+        ranked = []
+        for index, job in enumerate(self._queued):
+            n = turn.get(job._owner, 0)
+            turn[job._owner] = n + 1
+            ranked.append((self._served.get(job._owner, 0) + n, index, job))
+        return [job for *_, job in sorted(ranked, key=lambda r: r[:2])]
+
+    # -- watchers ---------------------------------------------------------------------------
+
+    def touch(self, session: str) -> None:
+        """The session is still there (its page ran, or its live panel polled)."""
+        with self._lock:
+            self._seen[session] = time.monotonic()
+
+    def _orphaned(self, job: Job) -> bool:  # caller holds the lock
+        now = time.monotonic()
+        return all(now - self._seen.get(s, 0.0) > self.grace_seconds for s in job._subscribers)
+
     # -- running ----------------------------------------------------------------------------
 
-    def _run(self, job: Job) -> None:
-        with self._lock:
-            if job._cancel.is_set():  # cancelled while queued: never starts
-                return
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                job = self._take()
+                while job is None and not self._stopping:
+                    self._wake.wait()
+                    job = self._take()
+                if job is None:
+                    return
+            self._run(job)
+
+    def _take(self) -> Job | None:  # caller holds the lock
+        """The next job to run, moved to running; queued jobs nobody watches are dropped."""
+        for job in self._fair_order():
+            if self._orphaned(job):
+                self._drop_queued(job, "everyone who asked for it left")
+                continue
             self._queued.remove(job)
             self._running.add(job)
             job._status = "running"
             job._started = time.time()
+            self._served[job._owner] = self._served.get(job._owner, 0) + 1
             self._runs_started += 1
-            number = self._runs_started
+            job._number = self._runs_started
+            return job
+        return None
+
+    def _drop_queued(self, job: Job, reason: str) -> None:  # caller holds the lock
+        job._cancel.set()
+        job._reason = reason
+        self._queued.remove(job)
+        if self._jobs.get(job.key) is job:
+            del self._jobs[job.key]
+        job._end("cancelled")
+        self._save_state()
+
+    def _run(self, job: Job) -> None:
+        number = job._number
         # One line per training run: operators (and the load test) count runs with it.
         log.info("training run %d started: %s (key %s)", number, _label(job.config), job.key)
         ckpt, error = None, None
@@ -285,29 +425,58 @@ class JobManager:
             error = describe_error(err, job.key)
         finally:
             with self._lock:
-                self._running.discard(job)
-                if self._jobs.get(job.key) is job:
-                    del self._jobs[job.key]
-                if error is not None:
-                    job._error = error
-                    job._end("failed")
-                elif ckpt is None:  # the runner saw should_stop and saved nothing
-                    job._end("cancelled")
-                else:
-                    job._checkpoint = ckpt
-                    job._fraction = 1.0
-                    self._memorize(job.key, ckpt)
-                    job._end("done")
+                self._finish(job, ckpt, error)
                 status, seconds = job._status, job._finished - job._started
-            log.info("training run %d %s after %.1f s (key %s)", number, status, seconds, job.key)
+                phases = ""
+                if job._trained is not None:
+                    phases = (
+                        f" (training {job._trained - job._started:.1f} s, "
+                        f"testing {job._finished - job._trained:.1f} s)"
+                    )
+            log.info(
+                "training run %d %s after %.1f s%s (key %s)",
+                number,
+                status,
+                seconds,
+                phases,
+                job.key,
+            )
+
+    def _finish(self, job: Job, ckpt: Checkpoint | None, error: str | None) -> None:
+        self._running.discard(job)  # caller holds the lock
+        if self._jobs.get(job.key) is job:
+            del self._jobs[job.key]
+        if error is not None:
+            job._error = error
+            job._end("failed")
+        elif ckpt is None:  # the runner saw should_stop and saved nothing
+            job._end("cancelled")
+        else:
+            job._checkpoint = ckpt
+            job._fraction = 1.0
+            now = time.time()
+            if job._trained is None:  # a runner that reported no epochs
+                job._trained = now
+            ckpt.info.setdefault("test_seconds", now - job._trained)
+            self._memorize(job.key, ckpt)
+            job._end("done")
+        self._save_state()
 
     def _on_epoch(self, job: Job, stats: EpochStats) -> None:
         with self._lock:
             job._history.append(stats)
+            if stats.epoch >= stats.epochs:  # the last epoch: testing starts now
+                job._trained = time.time()
 
     def _on_batch(self, job: Job, fraction: float) -> None:
         with self._lock:
             job._fraction = min(1.0, max(0.0, float(fraction)))
+            if not job._cancel.is_set() and self._orphaned(job):
+                job._reason = "everyone who asked for it left"
+                job._cancel.set()
+                log.info(
+                    "run %s stopped: nobody has watched it for %gs", job.key, self.grace_seconds
+                )
 
     # -- cancelling, reading ----------------------------------------------------------------
 
@@ -315,7 +484,8 @@ class JobManager:
         """Stop waiting for a run. The run itself stops only when no other session waits for it.
 
         The job leaves this session's list either way. Returns True when the run was stopped
-        (a queued run never starts; a running one stops at its next batch and saves nothing).
+        (a queued run never starts; a running one stops at its next batch and saves nothing),
+        False when it goes on for the others who wait for it.
         """
         with self._lock:
             mine = self._sessions.get(session, [])
@@ -329,12 +499,15 @@ class JobManager:
                 return False
             job._cancel.set()
             if job._status == "queued":
-                self._queued.remove(job)
-                del self._jobs[key]
-                if job._future is not None:
-                    job._future.cancel()
-                job._end("cancelled")
+                self._drop_queued(job, None)
+            self._save_state()
             return True
+
+    def waiting(self, key: str) -> int:
+        """How many sessions wait for the live run of `key` (0 if none is live)."""
+        with self._lock:
+            job = self._jobs.get(key)
+            return len(job._subscribers) if job is not None else 0
 
     def result(self, cfg: TrainConfig) -> Checkpoint | None:
         """The finished run for cfg from memory, else from disk, else None (not trained).
@@ -360,24 +533,127 @@ class JobManager:
     def _memorize(self, key: str, ckpt: Checkpoint) -> None:  # caller holds the lock
         self._memory[key] = ckpt
         self._memory.move_to_end(key)
-        while len(self._memory) > self.memory_items:
+        while len(self._memory) > self.memory_items or (
+            len(self._memory) > 1 and self.memory_used() > self.memory_bytes
+        ):
             self._memory.popitem(last=False)
+
+    def memory_used(self) -> int:
+        """Bytes of weights held by the finished runs kept in memory."""
+        return sum(model_bytes(c.model) for c in self._memory.values())
 
     def jobs_for(self, session: str) -> list[Job]:
         """This session's jobs, oldest first: its unfinished ones and its last finished ones."""
         with self._lock:
             return list(self._sessions.get(session, []))
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop every run and the worker threads (for tests and clean exits)."""
+    def dropped_for(self, visitor: str) -> list[str]:
+        """Names of this visitor's runs that the last restart dropped; each is told once."""
         with self._lock:
+            return self._dropped.pop(visitor, [])
+
+    # -- state across restarts, stopping --------------------------------------------------------
+
+    def _save_state(self) -> None:  # caller holds the lock (or __init__)
+        if self._state_file is None:
+            return
+        live = [
+            {"visitor": j._owner, "label": _label(j.config), "key": j.key}
+            for j in [*self._running, *self._queued]
+            if not j._cancel.is_set()
+        ]
+        try:
+            tmp = self._state_file.with_name(self._state_file.name + ".tmp")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"unfinished": live}))
+            os.replace(tmp, self._state_file)
+        except OSError as err:  # a read-only or full disk: the notice after a restart is lost
+            log.warning("could not record the queue in %s: %s", self._state_file, err)
+
+    def stop(self, reason: str = "the server is restarting", wait: float = 3.0) -> None:
+        """Cancel every run (nothing partial is kept) and let the workers end; waits up to
+        `wait` seconds for a running run to notice. The state file keeps the unfinished runs,
+        so the next start can tell their visitors."""
+        with self._lock:
+            self._state_file = None  # the file keeps what was unfinished, for the next start
+            self._stopping = True
             for job in list(self._jobs.values()):
+                job._reason = reason
                 job._cancel.set()
                 if job._status == "queued":
                     self._queued.remove(job)
+                    del self._jobs[job.key]
                     job._end("cancelled")
-            self._jobs.clear()
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+            running = list(self._running)
+            self._wake.notify_all()
+        deadline = time.monotonic() + wait
+        for job in running:
+            job._ended.wait(max(0.0, deadline - time.monotonic()))
+
+    def stop_on_exit(self) -> None:
+        """Call stop() when the process exits (a redeploy's SIGTERM): worker threads are
+        daemons, so the interpreter does not wait for a run to finish."""
+        atexit.register(self.stop)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop every run and the worker threads (for tests and clean exits)."""
+        self.stop(reason="the job manager was shut down", wait=30.0 if wait else 0.0)
+        if wait:
+            for worker in self._workers:
+                worker.join(30)
+
+
+class BytesLRU:
+    """A thread-safe least-recently-used map of finished runs, bounded by the bytes of their
+    weights (and a count): the newest entry always stays, however large."""
+
+    def __init__(self, max_bytes: int, max_items: int = 1 << 30) -> None:
+        self.max_bytes, self.max_items = max_bytes, max_items
+        self._items: OrderedDict = OrderedDict()  # key -> (value, bytes)
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def put(self, key, value, size: int) -> None:
+        with self._lock:
+            self._items[key] = (value, size)
+            self._items.move_to_end(key)
+            while len(self._items) > 1 and (
+                len(self._items) > self.max_items or self.used() > self.max_bytes
+            ):
+                self._items.popitem(last=False)
+
+    def used(self) -> int:
+        return sum(size for _, size in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def model_bytes(model: torch.nn.Module) -> int:
+    """Bytes of a model's parameters and buffers."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _read_state(path: Path | None) -> dict[str, list[str]]:
+    """visitor -> labels of the runs the file lists as unfinished (the last process's)."""
+    if path is None or not path.is_file():
+        return {}
+    try:
+        live = json.loads(path.read_text())["unfinished"]
+        dropped: dict[str, list[str]] = {}
+        for item in live:
+            dropped.setdefault(str(item["visitor"]), []).append(str(item["label"]))
+        return dropped
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        log.warning("ignoring the unreadable queue file %s: %s", path, err)
+        return {}
 
 
 def _label(cfg: TrainConfig) -> str:

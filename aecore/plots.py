@@ -7,6 +7,7 @@ per pixel for autoencoders, nats per image for VAEs.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,6 +31,37 @@ METHODS = {
     "_median5": "Median filter 5x5",
     "_pca": "PCA, k = code size",
 }
+
+
+NARROW = set("fijlrt.,:;|'!()[] ")
+WIDE = set("mwMW@%")
+
+
+def text_px(text: str, size: int = FONT["size"]) -> int:
+    """A generous estimate of `text`'s width in pixels at `size` px: enough that a row label or
+    legend entry sized with it is never cut off (real fonts are a little narrower)."""
+    per_char = {True: 5.0, False: 8.2}
+    width = 0.0
+    for ch in text:
+        if ch in WIDE:
+            width += 12.0
+        elif ch.isupper() or ch.isdigit():
+            width += 9.2
+        else:
+            width += per_char[ch in NARROW]
+    return int(width * size / 14) + 1
+
+
+def wrap_label(text: str, width: int = 26, max_lines: int = 3) -> str:
+    """A long label on up to max_lines lines (Plotly's <br>), broken between words, so a row or
+    axis name shows whole without widening the figure; short labels come back unchanged."""
+    if len(text) <= width:
+        return text
+    while True:
+        lines = textwrap.wrap(text, width, break_on_hyphens=False)
+        if len(lines) <= max_lines:
+            return "<br>".join(lines)
+        width += 4
 
 
 def _stack_rows(rows: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -58,17 +90,20 @@ def image_grid(
     image = _grid_array(batch, n)
     h, w = batch.shape[-2:]
     fig = px.imshow(image, binary_string=True)  # a PNG inside the JSON: small for big grids
-    # Tick labels at the centre of each row name the rows; everything else on the axes goes.
+    scale = cell_px / max(h, w)
+    # Tick labels at the centre of each row name the rows; everything else on the axes goes. A
+    # long name takes as many lines as the row's height holds, and the margin fits its longest.
+    lines_fit = max(1, int(h * scale // (FONT["size"] * 1.3)))
+    names = [wrap_label(name, max_lines=lines_fit) for name in rows]
     centres = [PAD + r * (h + PAD) + h / 2 for r in range(len(rows))]
     fig.update_yaxes(
-        tickvals=centres, ticktext=list(rows), tickfont=FONT, showgrid=False, ticks="", title=None
+        tickvals=centres, ticktext=names, tickfont=FONT, showgrid=False, ticks="", title=None
     )
     fig.update_xaxes(showticklabels=column_labels is not None, showgrid=False, ticks="")
     if column_labels is not None:
         col_centres = [PAD + c * (w + PAD) + w / 2 for c in range(n)]
         fig.update_xaxes(tickvals=col_centres, ticktext=list(column_labels)[:n], side="top")
-    scale = cell_px / max(h, w)
-    label_px = 12 + 8 * max(len(name) for name in rows)
+    label_px = 16 + max(text_px(line) for name in names for line in name.split("<br>"))
     fig.update_layout(
         title=title,
         width=int(label_px + n * (w + PAD) * scale) + 20,
@@ -115,13 +150,20 @@ def _loss_unit(history: Sequence[EpochStats], loss: str) -> str:
     return f"{loss.upper()} per pixel"
 
 
+def _whole_epochs(fig: go.Figure, epochs: Sequence[int], **where) -> None:
+    """Whole epochs only on the x axis; a one-epoch run still gets a sensible axis."""
+    if epochs:
+        fig.update_xaxes(range=[0.5, max(epochs) + 0.5], dtick=max(1, len(epochs) // 10), **where)
+
+
 def loss_curves(history: Sequence[EpochStats], loss: str = "mse", title: str | None = None):
-    """Training vs validation loss per epoch on a log axis; a VAE shows its terms apart."""
+    """Training vs validation loss per epoch. A plain AE: on a log axis (per-pixel losses span
+    decades). A VAE: its negative ELBO and the two parts it sums, see vae_loss_curves."""
+    if history and history[0].train_kl is not None:
+        return vae_loss_curves(history, loss, title)
     epochs = [h.epoch for h in history]
     terms = [("loss", "total")]
-    if history and history[0].train_kl is not None:
-        terms = [("recon", "reconstruction"), ("kl", "KL")]
-    elif history and history[0].train_reg is not None:
+    if history and history[0].train_reg is not None:
         terms += [("recon", "reconstruction"), ("reg", "regulariser")]
     fig = go.Figure()
     colours = px.colors.qualitative.Plotly
@@ -148,8 +190,86 @@ def loss_curves(history: Sequence[EpochStats], loss: str = "mse", title: str | N
         legend={"orientation": "h", "y": -0.25},
         font=FONT,
     )
-    if history:  # whole epochs only; a one-epoch run still gets a sensible axis
-        fig.update_xaxes(range=[0.5, max(epochs) + 0.5], dtick=max(1, len(epochs) // 10))
+    _whole_epochs(fig, epochs)
+    return fig
+
+
+VAE_COLOURS = {"total": "#1f77b4", "reconstruction": "#2ca02c", "KL": "#d62728"}
+
+
+def vae_loss_curves(history: Sequence[EpochStats], loss: str = "bce", title: str | None = None):
+    """A VAE's loss in nats per image, on linear axes that start at 0.
+
+    Top: the negative ELBO (the total) and its reconstruction part; the shaded band between
+    them is the KL part, so total = reconstruction + KL can be read off the picture. Bottom: the
+    KL alone on its own scale, since it is a few nats next to a total of tens or hundreds and
+    its changes would not show on the top panel. Solid: training; dashed: validation.
+    """
+    from plotly.subplots import make_subplots  # only VAEs need it
+
+    epochs = [h.epoch for h in history]
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.64, 0.36],
+        vertical_spacing=0.08,
+    )
+
+    def line(term: str, split: str, name: str, **extra) -> go.Scatter:
+        kind = name.split(" ")[0]
+        colour = VAE_COLOURS[kind]
+        label = "training" if split == "train" else "validation"
+        # Legend: total, then its parts; training before validation.
+        rank = 2 * list(VAE_COLOURS).index(kind) + (split == "val")
+        return go.Scatter(
+            x=epochs,
+            y=[getattr(h, f"{split}_{term}") for h in history],
+            mode="lines+markers",
+            name=f"{name}, {label}",
+            legendrank=rank,
+            line={"color": colour, "dash": "solid" if split == "train" else "dash"},
+            hovertemplate=f"{name}, {label}<br>epoch %{{x}}: %{{y:.2f}} nats<extra></extra>",
+            **extra,
+        )
+
+    # The training curves as filled bands: reconstruction from 0, then KL up to the total.
+    recon = f"reconstruction ({loss.upper()})"
+    fig.add_trace(line("recon", "train", recon, fill="tozeroy"), 1, 1)
+    fig.add_trace(line("loss", "train", "total (negative ELBO)", fill="tonexty"), 1, 1)
+    fig.update_traces(fillcolor="rgba(44, 160, 44, 0.12)", selector={"fill": "tozeroy"})
+    fig.update_traces(fillcolor="rgba(214, 39, 40, 0.15)", selector={"fill": "tonexty"})
+    fig.add_trace(line("recon", "val", recon), 1, 1)
+    fig.add_trace(line("loss", "val", "total (negative ELBO)"), 1, 1)
+    fig.add_trace(line("kl", "train", "KL"), 2, 1)
+    fig.add_trace(line("kl", "val", "KL"), 2, 1)
+    top = max([h.train_loss for h in history] + [h.val_loss for h in history], default=1.0)
+    kl_top = max([h.train_kl for h in history] + [h.val_kl for h in history], default=1.0)
+    # Short axis titles: a long one would be clipped on a panel this high; the legend names
+    # the curves.
+    fig.update_yaxes(title_text="nats per image", range=[0, 1.08 * top], row=1)
+    fig.update_yaxes(title_text="KL (nats)", range=[0, 1.15 * kl_top], row=2)
+    fig.update_xaxes(title_text="epoch", row=2)
+    if history and history[-1].train_kl >= 0.08 * top:  # a band wide enough to hold its name
+        fig.add_annotation(
+            x=epochs[-1],
+            y=(history[-1].train_loss + history[-1].train_recon) / 2,
+            text="KL",
+            showarrow=False,
+            xanchor="right",
+            font={"color": VAE_COLOURS["KL"], "size": 12},
+            row=1,
+            col=1,
+        )
+    fig.update_layout(
+        title=title,
+        height=480,
+        margin={"l": 60, "r": 10, "t": 40 if title else 10, "b": 40},
+        legend={"orientation": "h", "y": -0.18, "font": {"size": 12}, "traceorder": "normal"},
+        font=FONT,
+    )
+    _whole_epochs(fig, epochs, row=2)
+    _whole_epochs(fig, epochs, row=1)
     return fig
 
 
@@ -197,21 +317,52 @@ def severity_sweep(
     psnr_by_method: Mapping[str, Sequence[float]],
     level_name: str,
     trained_level: float | None = None,
+    ssim_by_method: Mapping[str, Sequence[float]] | None = None,
+    trained_text: str | None = None,
 ) -> go.Figure:
-    """Test PSNR (dB) against corruption level, one line per method."""
-    fig = go.Figure()
-    for method, values in psnr_by_method.items():
-        fig.add_trace(go.Scatter(x=list(levels), y=list(values), mode="lines+markers", name=method))
+    """Test PSNR (dB) against corruption level, one line per method; with ssim_by_method, SSIM
+    in a second panel beside it (same colours, one legend). The trained level is marked with a
+    dotted line labelled trained_text (default "trained at <level>")."""
+    from plotly.subplots import make_subplots
+
+    panels = 2 if ssim_by_method else 1
+    titles = ["PSNR (dB)", "SSIM"] if panels == 2 else None
+    fig = make_subplots(rows=1, cols=panels, subplot_titles=titles, horizontal_spacing=0.1)
+    colours = px.colors.qualitative.D3
+    for col, series in enumerate([psnr_by_method, ssim_by_method][:panels], start=1):
+        for i, (method, values) in enumerate(series.items()):
+            fig.add_trace(
+                go.Scatter(
+                    x=list(levels),
+                    y=list(values),
+                    mode="lines+markers",
+                    name=method,
+                    legendgroup=method,
+                    showlegend=col == 1,
+                    line={"color": colours[i % len(colours)]},
+                ),
+                row=1,
+                col=col,
+            )
     if trained_level is not None:
-        fig.add_vline(
-            x=trained_level, line_dash="dot", annotation_text="trained at", line_color="grey"
-        )
+        for col in range(1, panels + 1):
+            fig.add_vline(
+                x=trained_level,
+                line_dash="dot",
+                line_color="grey",
+                annotation_text=trained_text or f"trained at {trained_level:g}",
+                annotation_position="top left",
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text=level_name)
+    fig.update_yaxes(title_text="test PSNR (dB, higher is better)", row=1, col=1)
+    if panels == 2:
+        fig.update_yaxes(title_text="test SSIM (higher is better)", row=1, col=2)
     fig.update_layout(
-        xaxis_title=level_name,
-        yaxis_title="test PSNR (dB, higher is better)",
-        height=380,
-        margin={"l": 60, "r": 10, "t": 30, "b": 40},
-        legend={"orientation": "h", "y": -0.25},
+        height=420,
+        margin={"l": 60, "r": 10, "t": 40, "b": 40},
+        legend={"orientation": "h", "y": -0.22},
         font=FONT,
     )
     return fig
@@ -257,18 +408,73 @@ def latent_scatter(
     return fig
 
 
-def code_heatmap(grid: np.ndarray, title: str | None = None) -> go.Figure:
-    """A code laid out as a small (h, w) grid (aecore.latent.code_as_image); NaN cells blank."""
-    fig = px.imshow(grid, color_continuous_scale="viridis", aspect="equal")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_traces(hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>")
-    fig.update_traces(customdata=np.arange(grid.size).reshape(grid.shape))
+CODE_GAP = "#bdbdbd"  # the lines between code cells, and cells that hold no unit
+
+
+def code_heatmap(
+    grid: np.ndarray,
+    title: str | None = None,
+    value_range: tuple[float, float] | None = None,
+    saturate: bool = False,
+) -> go.Figure:
+    """A code laid out as a small (h, w) grid (aecore.latent.code_as_image).
+
+    One fixed colour scale, so codes of different images can be compared and sparsity shows:
+    0 is always white. value_range (low, high) is the range of every code being looked at (e.g.
+    all encoded test images); without it, this grid's own. Codes that are never negative (ReLU)
+    go from white to dark blue over [0, high]; signed codes (a VAE's mean) from blue through
+    white to red over [-m, m], m = max(|low|, |high|). saturate: values beyond the range exist
+    and take the end colours (the end ticks then read ">= x"). NaN cells (no unit) are gray.
+    """
+    finite = grid[np.isfinite(grid)]
+    if value_range is None:
+        value_range = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    low, high = value_range
+    if low >= 0:
+        zmin, zmax = 0.0, high if high > 0 else 1.0
+        scale = [[0.0, "#ffffff"], [1.0, "#08306b"]]
+        ticks = [0.0, zmax / 2, zmax]
+    else:
+        m = max(-low, high)
+        zmin, zmax = -m, m
+        scale = [[0.0, "#2166ac"], [0.5, "#ffffff"], [1.0, "#b2182b"]]
+        ticks = [-m, 0.0, m]
+    labels = [f"{t:.3g}" for t in ticks]
+    if saturate:
+        labels[-1] = "≥ " + labels[-1]
+        if zmin < 0:
+            labels[0] = "≤ " + labels[0]
+    h, w = grid.shape
+    cell = min(36.0, 240 / max(h, w))  # screen pixels: small codes get big cells, big ones fit
+    gap = 1 if cell >= 6 else 0  # lines between cells, while cells are big enough to show them
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid,
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=scale,
+            customdata=np.arange(grid.size).reshape(grid.shape),
+            hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>",
+            xgap=gap,
+            ygap=gap,
+            colorbar={
+                "title": {"text": "code value (0 = white)", "side": "right"},
+                "thickness": 12,
+                "len": 1.0,
+                "tickvals": ticks,
+                "ticktext": labels,
+            },
+        )
+    )
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    top = 40 if title else 10
     fig.update_layout(
         title=title,
-        height=260,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        coloraxis_colorbar={"title": "value", "thickness": 12},
+        width=int(max(340, w * cell + 170)),
+        height=int(max(160, h * cell)) + top + 10,
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
+        plot_bgcolor=CODE_GAP,
         font=FONT,
     )
     return fig

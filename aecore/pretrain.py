@@ -170,6 +170,28 @@ def pretrain(
     return done
 
 
+def sync_presets(path: Path = MANIFEST) -> list[str]:
+    """Add an entry for every bundled Learn preset (aecore.presets) that the manifest lacks, and
+    give an entry whose preset changed the new config (its old record goes: it is retrained).
+    Returns the names of the entries that need training."""
+    from aecore.presets import bundled_presets
+
+    header, entries = read_manifest(path)
+    by_name = {e.name: e for e in entries}
+    presets = bundled_presets()
+    for name, cfg in presets.items():
+        entry = by_name.get(name)
+        if entry is None:
+            kind, dataset = name.removeprefix("preset_").rsplit("_", 1)
+            purpose = f"Learn page: the {kind} preset on {dataset}"
+            entries.append(BundledModel(name, purpose, cfg, {}, Path(path).parent))
+        elif entry.config != cfg:  # the preset changed: keep only the file name, to replace it
+            entry.config = cfg
+            entry.record = {k: v for k, v in entry.record.items() if k == "file"}
+    write_manifest(header, entries, path)
+    return [e.name for e in entries if e.name in presets and check(e) != "ok"]
+
+
 def folder_bytes(folder: Path = BUNDLED_DIR) -> int:
     """Total size of the .pt files in a folder (the bundled one by default)."""
     return sum(p.stat().st_size for p in folder.glob("*.pt"))

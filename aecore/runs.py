@@ -1,7 +1,8 @@
 """Train, evaluate and save in one call; or load the run if it was trained before.
 
 Every save also keeps the runs folder within its size limit (aecore.runcache): the runs used
-least recently are deleted, never the one just saved.
+least recently are deleted, never the one just saved. The test metrics of the baselines are kept
+in its baselines/ subfolder (small JSON files), which runcache leaves alone.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from aecore.checkpoints import (
 )
 from aecore.config import TrainConfig
 from aecore.data import load_dataset
-from aecore.evaluate import evaluate
+from aecore.evaluate import baseline_metrics, evaluate
 from aecore.train import EpochStats, train
+
+BASELINES_SUBDIR = "baselines"  # in the runs folder: the baselines' metrics, as JSON files
 
 
 def train_and_save(
@@ -42,7 +45,20 @@ def train_and_save(
     if result.cancelled:
         return None
     seconds = time.perf_counter() - t0
-    metrics = evaluate(result.model, ds, cfg.corruption, cfg.level, cfg.loss)
+    folder = out_dir or runs_dir()
+    # The baselines' metrics do not depend on the model: computed once per dataset, corruption
+    # and level, and kept next to the runs (aecore.evaluate.baseline_metrics). Read here; written
+    # only once the run is saved, since a cancelled run writes nothing.
+    baselines = runs_dir() / BASELINES_SUBDIR  # never the bundled folder: a cache, not a model
+    metrics = evaluate(
+        result.model,
+        ds,
+        cfg.corruption,
+        cfg.level,
+        cfg.loss,
+        cache_dir=baselines,
+        write_cache=False,
+    )
     metrics["sec_per_epoch"] = result.sec_per_epoch
     info = {
         "device": result.device,
@@ -50,11 +66,14 @@ def train_and_save(
         "train_seconds": seconds,
         "shape": list(ds.shape),
     }
-    folder = out_dir or runs_dir()
     path = folder / checkpoint_name(cfg)
     if should_stop():  # cancelled while it was being evaluated: still nothing is written
         return None
     save_checkpoint(path, cfg, result.model, result.history, metrics, info)
+    device_used = next(result.model.parameters()).device
+    baseline_metrics(
+        ds, cfg.corruption, cfg.level, result.model.latent, device_used, None, baselines
+    )
     runcache.evict(folder, runcache.max_bytes(), keep={path})
     return Checkpoint(cfg, result.model.eval(), result.history, metrics, info | {"path": str(path)})
 

@@ -137,7 +137,8 @@ def cifar_deblur(ctx: Context) -> Section:
         ["blurred input", fmt(m["test_psnr_noisy"]), fmt(m["test_ssim_noisy"], 3)],
         ["conv_transpose", fmt(m["test_psnr"]), fmt(m["test_ssim"], 3)],
     ]
-    body = f"""Gaussian blur sigma 1.5, conv_transpose (6,467 parameters), {cfg.epochs} epochs
+    params = sum(p.numel() for p in ckpt.model.parameters())
+    body = f"""Gaussian blur sigma 1.5, conv_transpose ({params:,} parameters), {cfg.epochs} epochs
 ({minutes(ckpt)}).
 
 {table(["method", "PSNR (dB)", "SSIM"], rows)}

@@ -82,9 +82,9 @@ def _classifier(dataset: str) -> Classifier | None:
         if error:
             st.error(f"Training the classifier failed ({error}).")
         st.info(
-            f"No classifier for {dataset} yet. Training one ({spec.epochs} epochs over "
-            f"{len(ds.train_images):,} clean images) takes a few minutes on a CPU and runs in "
-            "the background.",
+            f"No classifier for {DATASETS[dataset].label} yet. Training one ({spec.epochs} "
+            f"epochs over {len(ds.train_images):,} clean images) takes a few minutes on a CPU "
+            "and runs in the background.",
             icon=":material/hourglass_empty:",
         )
         if st.button("Train the classifier", key=f"clf_train_{dataset}"):

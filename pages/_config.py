@@ -32,6 +32,7 @@ from aecore.config import (
 from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS, available_offline
 from aecore.models import MODELS, REGULARIZERS
+from aecore.presets import DEFAULT_KIND, preset_config
 
 PREFIX = "cfg_"  # widget keys of the configuration sidebar: cfg_dataset, cfg_model, ...
 VALUES = "_cfg_values"  # the session's configuration (raw values, hidden fields too)
@@ -43,17 +44,6 @@ SAMPLING_LABELS = {"fixed": "this level", "uniform": "0 up to this level"}
 # useful weights differ by an order of magnitude.
 REG_WEIGHTS = {"sparse": 1e-4, "contractive": 1e-3}
 FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
-
-# Sized for a 2-core CPU: trains and evaluates in well under a minute (timed in the report).
-APP_DEFAULTS = {
-    "corruption": "gaussian",
-    "level": 0.5,
-    "model": "dense",
-    "latent": 64,
-    "lr": 3e-3,  # Adam's 1e-3 needs more epochs for the same PSNR
-    "epochs": 3,
-    "limit_train": 20000,
-}
 
 # The number inputs: label, step, display format, and whether it sits in "Training settings".
 NUMBERS = {
@@ -69,17 +59,19 @@ NUMBERS = {
 
 
 def default_config() -> TrainConfig:
+    """The denoising preset, on MNIST if it is on this machine, else on the bundled digits:
+    either way a bundled run, so every page shows a trained model at once, offline too."""
     dataset = "mnist" if available_offline("mnist") else "digits"
-    limit = APP_DEFAULTS["limit_train"] if dataset == "mnist" else 0
-    return TrainConfig(**(APP_DEFAULTS | {"dataset": dataset, "limit_train": limit}))
+    return preset_config(DEFAULT_KIND, dataset)
 
 
 def _raw_defaults() -> dict[str, Any]:
-    return (
-        {f.name: f.default for f in fields(TrainConfig)}
-        | default_config().to_dict()
-        | {k: v for k, v in APP_DEFAULTS.items() if k in RANGES}
-    )
+    raw = {f.name: f.default for f in fields(TrainConfig)}
+    for name, value in default_config().to_dict().items():
+        low, high = RANGES.get(name, (value, value))
+        if low <= value <= high:  # not a field the default model leaves at 0
+            raw[name] = value
+    return raw
 
 
 def _as_raw(cfg: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
@@ -241,6 +233,7 @@ def _level_widgets(bar, corruption: str) -> None:
 
 def _model_widgets(bar, model: str, regularizer: str) -> None:
     _choice(bar, "model", "Model", MODELS.names(), format_func=_label(MODELS))
+    bar.caption(MODELS[model].label)  # wraps: the box above cuts a long name off
     meta = MODELS[model].meta
     if meta.get("uses_latent", True):
         _number(bar, "latent")

@@ -11,6 +11,7 @@ import time
 import streamlit as st
 
 from aecore import plots
+from aecore.checkpoints import CheckpointUnavailable
 from aecore.config import TrainConfig
 from aecore.jobs import Job, JobRejected
 from pages import _ui as ui
@@ -19,9 +20,29 @@ POLL_SECONDS = 1.0
 CANCELLED = "_cancelled_key"  # the key of the run this session cancelled last
 
 
-def was_cancelled(cfg: TrainConfig) -> bool:
-    """Whether this session cancelled its run of cfg (and has not started it again since)."""
-    return st.session_state.get(CANCELLED) == cfg.key()
+def seconds(value: float) -> str:
+    """A duration for people: "0.4 s", "9.2 s", "73 s"."""
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+def cancel_message(cfg: TrainConfig, snap) -> str | None:
+    """What happened to this session's run of cfg if it was cancelled (by this session's Cancel,
+    or by the server), else None."""
+    mine = st.session_state.get(CANCELLED)
+    if mine is not None and mine[0] == cfg.key():
+        if mine[1]:
+            return "The run was cancelled; nothing was saved."
+        others = ui.jobs().waiting(cfg.key())
+        if others:
+            return (
+                f"You stopped waiting for this run, but {others} other session(s) still wait for "
+                "it, so it goes on and is saved: it opens here when it is done."
+            )
+        return "You stopped waiting for this run; it finished for the others who waited."
+    if snap is not None and snap.status == "cancelled":
+        why = f": {snap.reason}" if snap.reason else ""
+        return f"The run was cancelled{why}. Nothing was saved."
+    return None
 
 
 def find_job(cfg: TrainConfig) -> Job | None:
@@ -35,8 +56,8 @@ def start(cfg: TrainConfig) -> None:
     """Submit cfg; a refusal is shown as a warning, and the page reruns to show the panel."""
     st.session_state.pop(CANCELLED, None)
     try:
-        ui.jobs().submit(cfg, ui.session_id())
-    except JobRejected as err:
+        ui.jobs().submit(cfg, ui.session_id(), ui.visitor_id())
+    except (JobRejected, CheckpointUnavailable) as err:
         st.warning(str(err))
         return
     except ValueError as err:
@@ -56,7 +77,11 @@ def _status_line(snap) -> None:
     epochs = snap.history[-1].epochs if snap.history else None
     elapsed = time.time() - (snap.started or time.time())
     if snap.fraction >= 1.0:  # the last batch is done; the runner now evaluates and saves
-        st.progress(1.0, text=f"Trained in {elapsed:.0f} s. Now testing against the baselines...")
+        trained = snap.train_seconds if snap.train_seconds is not None else elapsed
+        text = f"Trained in {seconds(trained)}. Now testing against the baselines"
+        if snap.test_seconds is not None:
+            text += f": {seconds(snap.test_seconds)} so far"
+        st.progress(1.0, text=text + "...")
         st.caption(
             "The test set goes through the model, median filters and PCA; on a small CPU this "
             "can take as long as the training did."
@@ -78,6 +103,7 @@ def live_panel(job: Job, loss: str) -> None:
 
     @st.fragment(run_every=POLL_SECONDS if running else None)
     def panel() -> None:
+        ui.jobs().touch(ui.session_id())  # someone still watches this run
         snap = job.snapshot()
         if not snap.active:
             st.rerun()  # the whole page: it now shows the result, the error or the cancel
@@ -94,8 +120,9 @@ def live_panel(job: Job, loss: str) -> None:
         if others > 0:
             st.caption(f"{others} other session(s) wait for this same run; it is trained once.")
         if st.button("Cancel", key=f"cancel_{job.key}", icon=":material/stop:"):
-            ui.jobs().cancel(job.key, ui.session_id())
-            st.session_state[CANCELLED] = job.key  # the manager forgets it; the page should not
+            stopped = ui.jobs().cancel(job.key, ui.session_id())
+            # The manager forgets this session's part in the run; the page should not.
+            st.session_state[CANCELLED] = (job.key, stopped)
             st.rerun()
 
     panel()

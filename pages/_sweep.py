@@ -24,13 +24,13 @@ WHY = """With MSE, the best code that is a *linear* function of the image is PCA
 Hornik 1989). A dense AE with one layer each way is close to linear, so it cannot do much better;
 and its ReLU code costs it: a code unit is 0 for every image on one side of its hyperplane, so it
 carries less than a principal component, and a unit that is 0 for all images is lost. On MNIST
-it loses to PCA at k = 1, 2 and 8 and only wins at 32 (experiments/RESULTS.md, section 2). To
-beat PCA at every size, an AE needs depth: the Learn page's *Deep* kind does."""
+it loses to PCA at k = 1, 2 and 8 and only wins at 32 (as in this lab's own experiments). To beat
+PCA at every size, an AE needs depth: the Learn page's *Deep* kind does."""
 
 
 def show(dataset: str) -> None:
     cfgs = {k: sweep.sweep_config(dataset, k) for k in sweep.LATENTS}
-    runs = {k: ui.jobs().result(cfg) for k, cfg in cfgs.items()}
+    runs = {k: ui.trained_run(cfg) for k, cfg in cfgs.items()}
     c = cfgs[sweep.LATENTS[0]]
     st.markdown(
         f"A dense autoencoder (one hidden layer of k units, ReLU; sigmoid output) trained on "
@@ -82,7 +82,8 @@ def _offer_training(dataset: str, missing: dict[int, TrainConfig]) -> None:
         return
     sizes = ", ".join(str(k) for k in missing)
     st.info(
-        f"Not trained on {dataset} yet: k = {sizes}. The chart and grid show PCA alone there. "
+        f"Not trained on {DATASETS[dataset].label} yet: k = {sizes}. The chart and grid show PCA "
+        "alone there. "
         "Training them is quick (a small dense model each) and runs in the background.",
         icon=":material/hourglass_empty:",
     )
@@ -119,7 +120,7 @@ def _progress(cfgs: list[TrainConfig]) -> None:
         for cfg in cfgs:
             job = panel.find_job(cfg)
             snap = job.snapshot() if job else None
-            if ui.jobs().result(cfg) is not None:
+            if ui.trained_run(cfg) is not None:
                 finished += 1
                 state = "done"
             elif snap is None:

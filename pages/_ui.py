@@ -7,6 +7,9 @@ The leading underscore keeps this file out of any page list; st.navigation lists
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import uuid
 from pathlib import Path
 
@@ -17,17 +20,29 @@ from streamlit.errors import StreamlitPageNotFoundError
 from streamlit.runtime.pages_manager import PagesManager
 
 from aecore import classifier, latent, sweep
-from aecore.checkpoints import BUNDLED_DIR, Checkpoint, CheckpointError, load_checkpoint, runs_dir
-from aecore.config import TrainConfig
+from aecore.checkpoints import (
+    BUNDLED_DIR,
+    Checkpoint,
+    CheckpointError,
+    CheckpointUnavailable,
+    checkpoint_mtime,
+    download_bytes,
+    list_checkpoints,
+    load_checkpoint,
+    runs_dir,
+)
+from aecore.config import TrainConfig, describe_run
 from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS, DatasetUnavailable, ImageDataset, data_dir, load_dataset
 from aecore.evaluate import corrupted_test_set, evaluate
-from aecore.jobs import JobManager
+from aecore.jobs import BytesLRU, JobManager, model_bytes
 from aecore.models import build_model, count_params, summary
-from aecore.pretrain import bundled_names
-from pages._config import config_sidebar, default_config, open_config
+from aecore.pretrain import bundled_names, read_manifest
+from pages._config import config_sidebar, current_values, default_config, open_config
 
-__all__ = ["config_sidebar", "default_config", "open_config"]  # re-exported for the pages
+# re-exported for the pages
+log = logging.getLogger("aecore.app")
+__all__ = ["config_sidebar", "current_values", "default_config", "open_config"]
 
 
 def ensure_router() -> None:
@@ -44,14 +59,84 @@ def ensure_router() -> None:
 @st.cache_resource
 def jobs() -> JobManager:
     """The one job manager of this process, shared by every session (thread-safe)."""
-    return JobManager(workers=1, max_queue=16, per_session=2)
+    manager = JobManager(
+        workers=1,
+        max_queue=16,
+        per_session=2,
+        budget_seconds=run_budget_seconds(),
+        state_file=runs_dir() / ".queue.json",
+    )
+    manager.stop_on_exit()  # a redeploy's SIGTERM: cancel the runs, let the process end
+    return manager
+
+
+def run_budget_seconds() -> float:
+    """The longest run this server takes, in estimated seconds: AECORE_RUN_BUDGET_S, else 5
+    minutes. The command line has no budget."""
+    try:
+        return max(1.0, float(os.environ.get("AECORE_RUN_BUDGET_S", "300")))
+    except ValueError:
+        log.warning("AECORE_RUN_BUDGET_S is not a number; using 300 s")
+        return 300.0
 
 
 def session_id() -> str:
-    """A random id per browser session; the job manager counts runs per session with it."""
+    """A random id per browser session (one tab, until it reloads)."""
     if "session_id" not in st.session_state:
         st.session_state["session_id"] = uuid.uuid4().hex
     return st.session_state["session_id"]
+
+
+def trained_run(cfg: TrainConfig) -> Checkpoint | None:
+    """The finished run of cfg (memory, runs folder, bundled) or None; a file that cannot be
+    read just now (the server is short of memory) stops the page with a plain message."""
+    try:
+        return jobs().result(cfg)
+    except CheckpointUnavailable as err:
+        st.warning(str(err), icon=":material/hourglass_empty:")
+        st.stop()
+
+
+def keep_alive() -> None:
+    """Tell the job manager this session is still here (runs nobody watches stop), and tell a
+    visitor once if the last restart dropped a run of theirs."""
+    manager = jobs()
+    manager.touch(session_id())
+    dropped = manager.dropped_for(visitor_id())
+    if dropped:
+        st.warning(
+            "The server restarted while your training run was queued or running, and it was "
+            f"dropped: {'; '.join(dropped)}. Open Train and press Train to start it again.",
+            icon=":material/restart_alt:",
+        )
+
+
+def visitor_id() -> str:
+    """Who is asking, the same across reloads and tabs of one browser: the token in Streamlit's
+    XSRF cookie (set for every browser that loads the app; the cookie's value is re-masked on
+    each load, the token under the mask stays), else the client's address. A visitor who clears
+    cookies, or a script that fetches a new cookie per connection, counts as new: the per-run
+    budget and the turn-taking queue bound what that costs everyone else."""
+    cookie = st.context.cookies.get("_streamlit_xsrf", "")
+    token = _xsrf_token(cookie) if isinstance(cookie, str) else b""
+    if token:
+        return "browser:" + hashlib.sha256(token).hexdigest()[:16]
+    address = st.context.ip_address
+    if isinstance(address, str) and address:
+        return f"address:{address}"
+    return f"session:{session_id()}"  # no cookie and no address (a test harness)
+
+
+def _xsrf_token(cookie: str) -> bytes:
+    """The token in a Tornado version-2 XSRF cookie ("2|mask|masked token|time"), or b""."""
+    try:
+        version, mask, masked, _ = cookie.split("|")
+        mask_bytes, masked_bytes = bytes.fromhex(mask), bytes.fromhex(masked)
+    except ValueError:
+        return b""
+    if version != "2" or len(mask_bytes) != 4:
+        return b""
+    return bytes(b ^ mask_bytes[i % 4] for i, b in enumerate(masked_bytes))
 
 
 # -- cached data ---------------------------------------------------------------------------------
@@ -67,6 +152,7 @@ def dataset(name: str) -> ImageDataset:
     try:
         return _load(name, str(data_dir()))
     except DatasetUnavailable as err:
+        log.warning("%s", err.detail)  # the folder and the settings: for whoever runs the server
         st.error(str(err))
         st.stop()
 
@@ -88,12 +174,19 @@ def test_images(
 
 
 @st.cache_data(max_entries=128, show_spinner="Evaluating on test images...")
-def evaluate_at(_ckpt: Checkpoint, key: str, corruption: str, level: float, limit: int):
+def evaluate_at(
+    _ckpt: Checkpoint, key: str, corruption: str, level: float, limit: int, pca: bool = True
+):
     """Test metrics of a run (key = its config key) on `limit` test images corrupted as given;
-    the same keys as Checkpoint.metrics."""
+    the same keys as Checkpoint.metrics (less the PCA baseline's with pca=False, which spares
+    its fit). The baselines' metrics (the same for every run) are kept in the runs folder's
+    baselines/ subfolder, so a restart does not filter again."""
     cfg = _ckpt.config
     ds = dataset(cfg.dataset)
-    return evaluate(_ckpt.model, ds, corruption, level, cfg.loss, limit=limit)
+    cache = runs_dir() / "baselines"
+    return evaluate(
+        _ckpt.model, ds, corruption, level, cfg.loss, limit=limit, cache_dir=cache, pca=pca
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the test images...")
@@ -122,27 +215,42 @@ def model_summary(cfg: TrainConfig) -> tuple[pd.DataFrame, int]:
 
 
 def saved_run_paths() -> list[Path]:
-    """Checkpoint files in the runs folder, then the bundled ones, newest first in each."""
-    found = []
-    for folder in (runs_dir(), BUNDLED_DIR):
-        if folder.is_dir():
-            files = [p for p in folder.glob("*.pt") if p.is_file()]
-            found += sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
-    return found
+    """Checkpoint files in the runs folder, then the bundled ones, newest first in each. A file
+    that another session's save evicts while this runs is left out, not an error."""
+    return [*list_checkpoints(runs_dir()), *list_checkpoints(BUNDLED_DIR)]
 
 
-@st.cache_resource(max_entries=32, show_spinner="Loading the checkpoint...")
-def _load_run(path: str, mtime: float) -> Checkpoint | None:
-    try:
-        ckpt = load_checkpoint(path)
-    except CheckpointError:
-        return None  # an unreadable file is skipped, not an error page
-    ckpt.info["path"] = path
-    return ckpt
+LOADED_RUNS_BYTES = 128 * 2**20  # weights of runs loaded from files, kept for every session
+_UNREADABLE = object()  # cached for a file that fails its checks: it is not read again
+
+
+@st.cache_resource
+def _loaded_runs() -> BytesLRU:
+    """Runs loaded from files (Home, Compare, saved-run lists), shared by every session and
+    bounded in bytes: a handful of very wide models cannot fill the server's memory."""
+    return BytesLRU(LOADED_RUNS_BYTES)
 
 
 def load_run(path: Path) -> Checkpoint | None:
-    return _load_run(str(path), path.stat().st_mtime)
+    """The checkpoint at path, or None if it is unreadable or was evicted meanwhile."""
+    mtime = checkpoint_mtime(path)
+    if mtime is None:
+        return None
+    cache, key = _loaded_runs(), (str(path), mtime)
+    cached = cache.get(key)
+    if cached is not None:
+        return None if cached is _UNREADABLE else cached
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointUnavailable as err:  # short of memory for now: not cached as unreadable
+        st.warning(str(err))
+        return None
+    except CheckpointError:
+        cache.put(key, _UNREADABLE, 0)  # an unreadable file is skipped, not an error page
+        return None
+    ckpt.info["path"] = str(path)
+    cache.put(key, ckpt, model_bytes(ckpt.model))
+    return ckpt
 
 
 @st.cache_data(show_spinner=False)
@@ -150,14 +258,18 @@ def _bundled_names() -> dict[str, str]:
     return bundled_names()
 
 
+@st.cache_data(show_spinner=False)
+def bundled_metrics() -> dict[str, dict[str, float]]:
+    """Config key -> recorded test metrics of every bundled model (no checkpoint is loaded)."""
+    entries = read_manifest()[1]
+    return {e.config.key(): e.record.get("metrics", {}) for e in entries if e.record}
+
+
 def run_label(cfg: TrainConfig) -> str:
-    """A short human name for a run: a bundled model's manifest name, else model, data,
-    corruption and key."""
-    name = _bundled_names().get(cfg.key())
-    if name is not None:
-        return f"{name} (bundled)"
-    level = "" if cfg.corruption == "none" else f" {cfg.level:g}"
-    return f"{cfg.model} | {cfg.dataset} | {cfg.corruption}{level} | {cfg.key()[:6]}"
+    """A run's name in words: what it is, then what differs from the app's default settings;
+    "(bundled)" when it ships with the app."""
+    name = describe_run(cfg, default_config())
+    return f"{name} (bundled)" if cfg.key() in _bundled_names() else name
 
 
 def level_slider(where, corruption: str, start: float, label: str, key: str) -> float | None:
@@ -191,11 +303,11 @@ def switch_page(page: str, cfg: TrainConfig) -> None:
 
 
 def checkpoint_bytes(ckpt: Checkpoint, read: bool = True) -> bytes | None:
-    """The checkpoint file's bytes (b"" with read=False), or None if it has no file."""
-    path = ckpt.info.get("path")
-    if not path or not Path(path).is_file():
+    """The checkpoint file's bytes (b"" with read=False), or None if the run was never saved.
+    A file evicted since the page listed it is written again from the run in memory."""
+    if not ckpt.info.get("path"):
         return None
-    return Path(path).read_bytes() if read else b""
+    return (download_bytes(ckpt) or b"") if read else b""
 
 
 # -- the Compare page's sweep and classifier ------------------------------------------------------

@@ -24,6 +24,11 @@ def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = Tru
     if table.empty:
         st.info("No test metrics for this run.")
         return
+    from aecore.quality import check  # a collapsed run, or one worse than its input
+
+    warning = check(m, corrupted=corrupted)
+    if warning:
+        st.warning(warning, icon=":material/warning:")
     cols = st.columns(3)
     if corrupted:
         gain = f"{m['test_psnr'] - m['test_psnr_noisy']:+.2f} dB vs the corrupted input"
@@ -66,7 +71,7 @@ def recon_grid(ckpt: Checkpoint, n: int = 10, key: str = "grid") -> None:
 def require_trained(cfg: TrainConfig) -> Checkpoint:
     """The finished run for cfg; otherwise a way to get one (train it, or open a saved run) and
     the page stops."""
-    ckpt = ui.jobs().result(cfg)
+    ckpt = ui.trained_run(cfg)
     if ckpt is not None:
         return ckpt
     st.info(

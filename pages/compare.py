@@ -8,16 +8,55 @@ import pandas as pd
 import streamlit as st
 
 from aecore import plots
+from aecore.checkpoints import Checkpoint
 from aecore.corruptions import CORRUPTIONS
+from aecore.data import DATASETS
 from aecore.evaluate import reconstruct
-from aecore.models import count_params
+from aecore.models import MODELS, count_params
 from pages import _classify as classify_view
+from pages import _panel as panel
 from pages import _sweep as sweep_view
 from pages import _ui as ui
 
 SHARED_IMAGES = 500  # test images behind the "on these inputs" numbers
 MAX_RUNS = 6
 SIDE, SWEEP, CLASSIFY = "Side by side", "Code size vs PCA", "As classifier input"
+
+
+def trained_on(c: Checkpoint) -> str:
+    """The corruption a run was trained on, in words: "Gaussian noise, sigma = 0.5"."""
+    cfg = c.config
+    if cfg.corruption == "none":
+        return "no corruption"
+    meta = CORRUPTIONS[cfg.corruption].meta
+    level = f"{cfg.level:g}" if cfg.level_sampling == "fixed" else f"0 to {cfg.level:g}"
+    return f"{CORRUPTIONS[cfg.corruption].label}, {meta['level_name']} = {level}"
+
+
+def _training_time(c: Checkpoint) -> str:
+    seconds, per_epoch = c.info.get("train_seconds"), c.metrics.get("sec_per_epoch")
+    if not seconds:
+        return "-"
+    return panel.seconds(seconds) + (f" ({per_epoch:.1f} s per epoch)" if per_epoch else "")
+
+
+def runs_table(picked: dict[str, Checkpoint]) -> None:
+    """Which run is which: names and models in full (a static table wraps long cells instead of
+    cutting them off), with what each cost to train."""
+    rows = [
+        {
+            "run": letter,
+            "name": ui.run_label(c.config),
+            "model": MODELS[c.config.model].label,
+            "trained on": trained_on(c),
+            "parameters": f"{count_params(c.model):,}",
+            "epochs": len(c.history),
+            "training time": _training_time(c),
+        }
+        for letter, c in picked.items()
+    ]
+    st.table(pd.DataFrame(rows).set_index("run"))
+
 
 ui.ensure_router()
 st.title("Compare runs")
@@ -29,7 +68,9 @@ if not runs:
 
 datasets = sorted({ckpt.config.dataset for ckpt in runs})
 top = st.columns([1, 3], vertical_alignment="bottom")
-dataset = top[0].selectbox("Dataset", datasets, key="cmp_dataset")
+dataset = top[0].selectbox(
+    "Dataset", datasets, key="cmp_dataset", format_func=lambda name: DATASETS[name].label
+)
 # One view at a time: each costs test-set passes, so only the one shown is computed.
 view = top[1].segmented_control(
     "View", [SIDE, SWEEP, CLASSIFY], default=SIDE, required=True, key="cmp_view"
@@ -50,6 +91,7 @@ if not chosen:
     st.info("Pick at least one run.")
     st.stop()
 picked = {string.ascii_uppercase[i]: candidates[label] for i, label in enumerate(chosen)}
+runs_table(picked)
 
 # The shared inputs: corrupted like the first run unless changed here.
 first = next(iter(picked.values())).config
@@ -80,29 +122,25 @@ inputs = dataclasses.replace(first, corruption=corruption, level=level)
 clean, noisy = ui.test_images(inputs, 10)
 
 rows = {"Original": clean, "Corrupted": noisy}
-rows |= {f"{letter}: {c.config.model}": reconstruct(c.model, noisy) for letter, c in picked.items()}
+rows |= {
+    f"{letter}: {MODELS[c.config.model].label}": reconstruct(c.model, noisy)
+    for letter, c in picked.items()
+}
 st.caption("Rows A, B, ...: each run's reconstruction of the same corrupted images.")
 st.plotly_chart(plots.image_grid(rows), width="content", key="cmp_grid")
 
 shared = {
-    letter: ui.evaluate_at(c, c.config.key(), corruption, level, SHARED_IMAGES)
+    letter: ui.evaluate_at(c, c.config.key(), corruption, level, SHARED_IMAGES, pca=False)
     for letter, c in picked.items()
 }
 table = pd.DataFrame(
     [
         {
             "run": letter,
-            "name": ui.run_label(c.config),
-            "model": c.config.model,
-            "trained on": f"{c.config.corruption} {c.config.level:g}",
-            "params": count_params(c.model),
-            "epochs": len(c.history),
-            "train time (s)": c.info.get("train_seconds"),
-            "s per epoch": c.metrics.get("sec_per_epoch"),
             "PSNR here (dB)": shared[letter]["test_psnr"],
             "SSIM here": shared[letter]["test_ssim"],
-            "test PSNR, own corruption (dB)": c.metrics.get("test_psnr"),
-            "test SSIM, own corruption": c.metrics.get("test_ssim"),
+            "PSNR, own corruption (dB)": c.metrics.get("test_psnr"),
+            "SSIM, own corruption": c.metrics.get("test_ssim"),
         }
         for letter, c in picked.items()
     ]
@@ -110,13 +148,10 @@ table = pd.DataFrame(
 st.dataframe(
     table.style.format(
         {
-            "params": "{:,}",
-            "train time (s)": "{:.0f}",
-            "s per epoch": "{:.1f}",
             "PSNR here (dB)": "{:.2f}",
             "SSIM here": "{:.3f}",
-            "test PSNR, own corruption (dB)": "{:.2f}",
-            "test SSIM, own corruption": "{:.3f}",
+            "PSNR, own corruption (dB)": "{:.2f}",
+            "SSIM, own corruption": "{:.3f}",
         },
         na_rep="-",
     )

@@ -28,7 +28,14 @@ if HOME_PREVIEW.is_file():
 
 # The heavy imports, after the first picture is on its way to the browser.
 from aecore.corruptions import CORRUPTIONS  # noqa: E402
-from aecore.data import DatasetUnavailable, data_dir, load_dataset  # noqa: E402
+from aecore.data import (  # noqa: E402
+    DATASETS,
+    DatasetUnavailable,
+    available_offline,
+    data_dir,
+    load_dataset,
+    offline,
+)
 from aecore.pretrain import bundled_names  # noqa: E402
 from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows, labelled_png  # noqa: E402
 from pages import _ui as ui  # noqa: E402
@@ -56,18 +63,30 @@ if not runs:
 
 # The demo model first, then the other denoisers: they make the better demo.
 demo_key = next((k for k, n in bundled_names().items() if n == HOME_DEMO), None)
-runs.sort(key=lambda c: (c.config.key() != demo_key, c.config.corruption == "none"))
+# Offline, models whose dataset is on this machine come first, so the demo is a live one.
+runs.sort(
+    key=lambda c: (
+        offline() and not available_offline(c.config.dataset),
+        c.config.key() != demo_key,
+        c.config.corruption == "none",
+        -c.metrics.get("test_psnr", 0.0),  # then the best denoiser
+    )
+)
 labels = {ui.run_label(ckpt.config): ckpt for ckpt in runs}
-left, right = controls.columns([1, 1], gap="large")
-label = left.selectbox("Trained model", list(labels), key="home_run")
+# The model's name gets the whole width (names run long); its level slider goes below.
+label = controls.selectbox("Trained model", list(labels), key="home_run")
+right, _ = controls.columns([1, 1], gap="large")
 ckpt = labels[label]
 cfg = ckpt.config
 meta = CORRUPTIONS[cfg.corruption].meta
+data_label = DATASETS[cfg.dataset].label
+# A "uniform" run saw every level from 0 up to cfg.level in training.
+trained = f"{cfg.level:g}" if cfg.level_sampling == "fixed" else f"0 to {cfg.level:g}"
 level = ui.level_slider(
     right,
     cfg.corruption,
     HOME_LEVEL if cfg.key() == demo_key else cfg.level,
-    f"{CORRUPTIONS[cfg.corruption].label}: {meta['level_name']} (trained at {cfg.level:g})",
+    f"{CORRUPTIONS[cfg.corruption].label}: {meta['level_name']} (trained at {trained})",
     key=f"home_level_{cfg.corruption}",
 )
 if level is None:
@@ -75,7 +94,7 @@ if level is None:
     right.write("This model was trained without corruption: it only compresses.")
 
 try:
-    with st.spinner(f"Loading {cfg.dataset}..."):
+    with st.spinner(f"Loading {data_label}..."):
         png = demo_png(ckpt, cfg.key(), level, str(data_dir()))
 except DatasetUnavailable as err:
     if cfg.key() != demo_key:
@@ -85,9 +104,13 @@ except DatasetUnavailable as err:
 picture.image(png, width="content")
 if "test_psnr" in ckpt.metrics:
     before = ckpt.metrics.get("test_psnr_noisy")
+    tested = (
+        "On the whole test set"
+        if cfg.corruption == "none"
+        else f"On the whole test set, corrupted with {meta['level_name']} = {cfg.level:g}"
+    )
     caption.caption(
-        f"The first test images of {cfg.dataset}. On the whole test set at the trained level "
-        f"({meta['level_name']} = {cfg.level:g}): "
+        f"The first test images of {data_label}. {tested}: "
         f"{ckpt.metrics['test_psnr']:.2f} dB PSNR after the autoencoder"
         + (f", {before:.2f} dB before" if cfg.corruption != "none" and before else "")
         + ". Higher is better."

@@ -30,6 +30,18 @@ method = right.radio(
 )
 codes, points, used = ui.latent_points(ckpt, cfg.key(), n, method)
 labels = ds.test_labels[: len(points)]
+if method != "auto" and used == "identity":  # a code of 1 or 2 units is never projected
+    why = {
+        "tsne": "t-SNE would only distort it: it moves points to keep neighbours together and "
+        "does not keep distances",
+        "pca": "PCA would only turn it around: a 2-unit code already lies in a plane",
+    }[method]
+    st.info(
+        f"This model's code has {codes.shape[1]} unit{'s' if codes.shape[1] > 1 else ''}, so it "
+        f"is drawn as it is, {'its two values as x and y' if codes.shape[1] == 2 else 'against 0'}"
+        f". {why}, so it is not used here.",
+        icon=":material/info:",
+    )
 
 st.subheader("Codes of the test images")
 st.caption(
@@ -60,10 +72,30 @@ with cols[0]:
     )
 with cols[1]:
     grid = latent.code_as_image(codes[index])
+    # One scale for every image's code, so two codes compare cell by cell and zeros show. Its
+    # ends are the 99th percentile of the values, so one outlier does not wash out the rest.
+    values = codes.detach().float().flatten()
+    low, top = float(values.min()), float(values.abs().quantile(0.99))
+    saturate = float(values.abs().max()) > top
+    value_range = (0.0, top) if low >= 0 else (-top, top)
     fig = plots.code_heatmap(
-        grid, f"Its code: {codes.shape[1]} values as a {grid.shape[0]}x{grid.shape[1]} grid"
+        grid,
+        f"Its code: {codes.shape[1]:,} values as a {grid.shape[0]}x{grid.shape[1]} grid",
+        value_range,
+        saturate=saturate,
     )
-    st.plotly_chart(fig, key="lat_code")
+    st.plotly_chart(fig, width="content", key="lat_code")
+    if low >= 0:
+        zero = "white is exactly 0, a unit that is off for this image (the more, the sparser)"
+        full = f"Full colour from {top:.3g} up"
+    else:
+        zero = "white is 0, blue below it, red above it"
+        full = f"Full colour beyond ±{top:.3g}"
+    spare = " Gray cells hold no unit." if grid.size > codes.shape[1] else ""
+    st.caption(
+        f"One colour scale for the codes of all {len(codes):,} encoded test images, so images "
+        f"compare: {zero}. {full} (99% of the values are closer to 0).{spare}"
+    )
 
 st.subheader("Walk between two test images")
 a_col, b_col, s_col = st.columns(3)

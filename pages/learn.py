@@ -1,90 +1,110 @@
-"""Learn: the seven classic kinds of autoencoder, each with a preset that opens Train."""
+"""Learn: the seven classic kinds of autoencoder, each with a preset that opens Train.
+
+The presets' settings live in aecore.presets, sized per dataset; their MNIST and digits results
+are bundled, so each card shows what its preset reaches and Train opens it already trained.
+"""
 
 import streamlit as st
 
-from aecore.config import TrainConfig
+from aecore.data import DATASETS, available_offline
+from aecore.presets import PRESETS, preset_config
 from pages import _ui as ui
 
-# name -> (explanation, what to look at after training, settings over the app's defaults).
-# Every preset trains in about a minute on a 2-core CPU (3 epochs, 20,000 MNIST images).
+# kind -> (title, explanation, what to look at after training). {code} and {pixels} are the
+# preset's code size and the dataset's image size.
 KINDS = {
-    "Undercomplete": (
-        "The plain autoencoder: the code is much smaller than the image (32 numbers for 784 "
-        "pixels), so the network must keep what matters and drop the rest. With linear layers "
-        "and MSE it learns the same subspace as PCA; the ReLU lets it bend that subspace.",
+    "undercomplete": (
+        "Undercomplete",
+        "The plain autoencoder: the code is much smaller than the image ({code} numbers for "
+        "{pixels} pixels), so the network must keep what matters and drop the rest. With linear "
+        "layers and MSE it learns the same subspace as PCA; the ReLU lets it bend that subspace.",
         "Compare its PSNR with the PCA row: same number of components.",
-        {"model": "dense", "latent": 32, "corruption": "none"},
     ),
-    "Denoising": (
+    "denoising": (
+        "Denoising",
         "Trained on corrupted inputs with the clean images as targets (Vincent et al. 2008). "
-        "To undo the noise it has to learn what digits look like, which also makes its code "
-        "more robust.",
+        "To undo the noise it has to learn what the images look like, which also makes its "
+        "code more robust.",
         "The margin over the median filter, and the Denoise page's severity sweep.",
-        {"model": "dense", "latent": 64, "corruption": "gaussian", "level": 0.5},
     ),
-    "Sparse": (
-        "A code wider than needed (128 units) but with an L1 penalty on it, so that only a few "
-        "units fire for any one image. Each unit then tends to stand for one stroke or part.",
-        "The Latent page's code image: most cells stay dark.",
-        {
-            "model": "dense",
-            "latent": 128,
-            "corruption": "none",
-            "regularizer": "sparse",
-            "reg_weight": 1e-4,
-        },
+    "sparse": (
+        "Sparse",
+        "A wide code ({code} units) with an L1 penalty on it, so that only a few units fire for "
+        "any one image. Each unit then tends to stand for one stroke or part.",
+        "The Latent page's code image: most cells stay at zero.",
     ),
-    "Deep": (
-        "More layers on each side (784-256-128-32 and back). Depth lets the encoder build the "
-        "code in stages, with fewer parameters than one huge layer would need for the same fit.",
-        "The parameter table, and the loss curve against the shallow undercomplete model's.",
-        {"model": "deep_mlp", "width": 128, "latent": 32, "corruption": "none"},
+    "deep": (
+        "Deep",
+        "More layers on each side. Depth lets the encoder build the code in stages, with fewer "
+        "parameters than one huge layer would need for the same fit.",
+        "The parameter table, and the loss curve against the undercomplete model's.",
     ),
-    "Contractive": (
+    "contractive": (
+        "Contractive",
         "Penalises how much the code moves when the input moves: the squared Frobenius norm of "
-        "the encoder's Jacobian (Rifai et al. 2011). Small changes that do not look like digit "
-        "changes get squashed, much like denoising does without any noise.",
+        "the encoder's Jacobian (Rifai et al. 2011). Small changes that do not look like real "
+        "changes of the image get squashed, much like denoising does without any noise.",
         "The regulariser curve in the training plot; compare the walk between two images with "
         "the undercomplete model's.",
-        {
-            "model": "dense",
-            "latent": 64,
-            "corruption": "none",
-            "regularizer": "contractive",
-            "reg_weight": 1e-3,
-        },
     ),
-    "Convolutional": (
+    "convolutional": (
+        "Convolutional",
         "Convolutions and pooling instead of dense layers: the same small filters slide over "
         "the image, so the model knows that a stroke is a stroke wherever it is, with far fewer "
         "parameters. Its code is a stack of small feature maps.",
-        "Parameters (a few thousand) against the dense models (about 100,000), at similar PSNR.",
-        {"model": "conv_pool", "corruption": "gaussian", "level": 0.5},
+        "Parameters (a few thousand) against the dense models (tens of thousands), and its "
+        "margin over the median filter.",
     ),
-    "Variational": (
+    "variational": (
+        "Variational",
         "The encoder outputs a distribution, not a point, and a KL term pulls it towards a "
         "standard normal (Kingma and Welling 2014). The code space then has no holes, so any "
         "point in it decodes to a plausible image: a generative model.",
         "With a 2-unit code the Latent page draws the decoder over the whole plane, and samples "
-        "new digits.",
-        {"model": "vae_mlp", "latent": 2, "corruption": "none", "loss": "bce", "lr": 1e-3},
+        "new images.",
     ),
 }
+assert set(KINDS) == set(PRESETS), "every preset needs its lesson text"
+
+
+def preset_dataset() -> str:
+    """The session's dataset if it is on this machine, else the default one."""
+    chosen = ui.current_values()["dataset"]
+    return chosen if available_offline(chosen) else ui.default_config().dataset
+
+
+def result_line(kind: str, dataset: str) -> str:
+    """What the preset reaches, from its bundled run; or how to get it."""
+    cfg = preset_config(kind, dataset)
+    metrics = ui.bundled_metrics().get(cfg.key())
+    if metrics is None:
+        return "Not bundled for this dataset: Train trains it (under a minute on a laptop)."
+    line = f"Bundled result: **{metrics['test_psnr']:.1f} dB** PSNR"
+    if cfg.corruption != "none":
+        return line + f", against {metrics['test_psnr_median3']:.1f} dB for the median filter."
+    if "test_psnr_pca" in metrics:
+        return line + f", against {metrics['test_psnr_pca']:.1f} dB for PCA."
+    return line + "."
+
 
 ui.ensure_router()
 st.title("Seven kinds of autoencoder")
+dataset = preset_dataset()
+label = DATASETS[dataset].label
 st.write(
     "Each kind changes one thing: the size of the code, the input, a penalty, the layers, or "
-    "what the code is. Press a button to open Train with that kind set up; nothing trains until "
-    "you press Train there."
+    f"what the code is. Press a button to open Train with that kind set up for {label}; its "
+    "bundled result opens at once, and nothing trains until you press Train there."
 )
 
-base = ui.default_config().to_dict()
-for i, (name, (text, look, overrides)) in enumerate(KINDS.items()):
-    cfg = TrainConfig.from_dict(base | overrides)
+pixels = DATASETS[dataset].meta["shape"][1] * DATASETS[dataset].meta["shape"][2]
+for i, (kind, (title, text, look)) in enumerate(KINDS.items()):
+    cfg = preset_config(kind, dataset)
     with st.container(border=True):
-        left, right = st.columns([4, 1], vertical_alignment="center")
-        left.markdown(f"**{name}**  \n{text}  \n*Look at:* {look}")
+        left, right = st.columns([5, 2], vertical_alignment="center")
+        body = text.format(code=cfg.latent, pixels=pixels)
+        left.markdown(f"**{title}**  \n{body}  \n*Look at:* {look}")
+        left.caption(result_line(kind, dataset))
         if right.button("Open in Train", key=f"learn_{i}", icon=":material/arrow_forward:"):
-            ui.open_config(cfg)  # read by the sidebar on the next run, on whichever page
+            ui.open_config(cfg)  # the session's configuration, on whichever page comes next
             ui.switch_page("pages/train.py", cfg)

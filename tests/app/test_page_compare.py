@@ -1,6 +1,7 @@
 """pages/compare.py: saved runs side by side on the same corrupted inputs; the code-size sweep
 against PCA; and the runs' outputs as a classifier's input."""
 
+import json
 import shutil
 
 import pytest
@@ -105,7 +106,7 @@ def test_a_big_dataset_trains_its_classifier_in_the_background(own_runs, monkeyp
     monkeypatch.setitem(aecore.classifier.SPECS, "digits", quick)
     at = page("compare").run()
     at.segmented_control(key="cmp_view").set_value("As classifier input").run()
-    assert "No classifier for digits yet" in texts(at.info)
+    assert "No classifier for Digits 8x8 (bundled, offline) yet" in texts(at.info)  # its label
     at.button(key="clf_train_digits").click().run()
     assert not at.exception
     rerun_until(at, lambda at: any(c.key == "clf_bars" for c in at.get("plotly_chart")))
@@ -118,3 +119,16 @@ def test_changing_the_dataset_keeps_the_view_working(trained_runs, view):
     at.selectbox(key="cmp_dataset").select("digits").run()
     assert not at.exception
     assert at.segmented_control(key="cmp_view").value == view
+
+
+def test_runs_are_named_in_full_and_datasets_in_words(trained_runs):
+    at = page("compare").run()
+    assert not at.exception
+    assert at.selectbox(key="cmp_dataset").options == ["Digits 8x8 (bundled, offline)"]
+    (runs,) = at.table  # static: long names wrap instead of being cut off
+    assert set(runs.value["model"]) == {"Dense AE (shallow, undercomplete)", "VAE, MLP (784-400-N)"}
+    assert set(runs.value["trained on"]) == {"Gaussian noise, sigma = 0.3", "no corruption"}
+    (grid,) = [c for c in at.get("plotly_chart") if "cmp_grid" in c.proto.id]
+    ticks = json.loads(grid.proto.spec)["layout"]["yaxis"]["ticktext"]
+    names = {t.replace("<br>", " ")[3:] for t in ticks[2:]}  # after Original and Corrupted
+    assert names == {"Dense AE (shallow, undercomplete)", "VAE, MLP (784-400-N)"}

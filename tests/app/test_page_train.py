@@ -83,7 +83,7 @@ def test_a_tiny_run_trains_to_done_and_then_loads_cached(empty_runs):
     assert not at.exception
     rerun_until(at, lambda at: "Done" in texts(at.success))
     # Training and testing are timed apart: "Done: trained in 1 s and tested in 2 s on cpu."
-    assert re.search(r"trained in \d+ s and tested in \d+ s on cpu", texts(at.success))
+    assert re.search(r"trained in [\d.]+ s and tested in [\d.]+ s on cpu", texts(at.success))
     assert "Test results" in [h.value for h in at.subheader]
     assert [m.label for m in at.metric][1] == "Autoencoder PSNR"
     assert len(at.dataframe) == 2  # layers, then the metrics table
@@ -144,7 +144,7 @@ def test_while_testing_the_panel_times_training_and_testing_apart(empty_runs, mo
     rerun_until(at, lambda at: any("testing" in p.proto.text for p in at.get("progress")))
     (text,) = [p.proto.text for p in at.get("progress")]
     assert re.fullmatch(
-        r"Trained in \d+ s\. Now testing against the baselines: \d+ s so far\.\.\.", text
+        r"Trained in [\d.]+ s\. Now testing against the baselines: [\d.]+ s so far\.\.\.", text
     )
     release.set()
     manager.shutdown()

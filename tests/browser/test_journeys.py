@@ -51,6 +51,15 @@ def assert_settings(page: Page, key: str, settings: dict[str, str], where: str) 
 
 
 def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, artifacts):
+    outside = []  # requests that would leave the machine (the app must work offline)
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if urlparse(r.url).hostname not in ("127.0.0.1", "localhost", None)
+            else None
+        ),
+    )
     query = "&".join(f"{k}={v}" for k, v in LINK.items())
     page.goto(f"{app_url}/train?{query}")
     wait_for_app(page)
@@ -76,6 +85,7 @@ def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, a
         if page.get_by_text(re.compile(r"^Run key")).count():
             assert_settings(page, key, LINK, f"{step} to {page.url}")
     assert {"/train", "/denoise", "/latent"} <= set(landed)
+    assert not outside, outside[:5]
 
 
 def test_an_edit_survives_the_next_page_switches(page: Page, app_url):

@@ -15,6 +15,7 @@ Written against Streamlit 1.67 (Starlette server, /_stcore/stream).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,8 +53,11 @@ class View:
 class Session:
     """One browser session on one page. Use as an async context manager."""
 
-    def __init__(self, base_url: str, page: str, query: str) -> None:
+    def __init__(self, base_url: str, page: str, query: str, cookie: str | None = None) -> None:
         self.url = base_url.replace("http", "ws", 1) + "/_stcore/stream"
+        # A browser brings the XSRF cookie Streamlit set when it loaded the page; the app tells
+        # visitors apart by its token. One new browser per Session unless `cookie` is given.
+        self.cookie = cookie or xsrf_cookie()
         self.page, self.query = page, query
         self.page_hash = ""
         self.running = False  # a script run (full or fragment) is under way
@@ -67,7 +71,11 @@ class Session:
     async def __aenter__(self) -> Session:
         # max_size=None: a results page with Plotly figures is one message of a few hundred kB.
         self._ws = await connect(
-            self.url, subprotocols=["streamlit"], max_size=None, open_timeout=60
+            self.url,
+            subprotocols=["streamlit"],
+            max_size=None,
+            open_timeout=60,
+            additional_headers={"Cookie": f"_streamlit_xsrf={self.cookie}"},
         )
         return self
 
@@ -178,3 +186,10 @@ class Session:
                     await self._rerun(fragment_id=fragment_id)
 
         self._timers[fragment_id] = asyncio.get_running_loop().create_task(poll())
+
+
+def xsrf_cookie() -> str:
+    """A new browser's `_streamlit_xsrf` cookie in Tornado's format: "2|mask|masked token|time"."""
+    mask, token = os.urandom(4), os.urandom(16)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(token))
+    return f"2|{mask.hex()}|{masked.hex()}|{int(time.time())}"

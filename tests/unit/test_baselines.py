@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
-from aecore.baselines import PCABasis, fit_pca, median_filter, pca_reconstruct
+from aecore.baselines import PCABasis, fit_pca, median_filter, median_network, pca_reconstruct
 
 
 def smooth_images(n: int, c: int, size: int, seed: int) -> torch.Tensor:
@@ -30,6 +30,33 @@ def test_median_filter_matches_scipy_mirror(size: int, c: int, hw: int) -> None:
     ref = scipy.ndimage.median_filter(x.numpy(), size=(1, 1, size, size), mode="mirror")
     assert ours.shape == x.shape and ours.dtype == torch.float32
     np.testing.assert_array_equal(ours.numpy(), ref)
+
+
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_median_filter_equals_torch_median_with_ties(size: int) -> None:
+    # Few distinct values (as in salt and pepper, or quantised pixels): many ties per window.
+    g = torch.Generator().manual_seed(size)
+    x = torch.randint(0, 4, (300, 2, 12, 12), generator=g).float() / 3
+    padded = F.pad(x.reshape(-1, 1, 12, 12), (size // 2,) * 4, mode="reflect")
+    ref = F.unfold(padded, size).median(dim=1).values.reshape(x.shape)
+    assert torch.equal(median_filter(x, size), ref)
+
+
+@pytest.mark.parametrize("n", [3, 9, 15])
+def test_median_network_is_exact_on_every_zero_one_input(n: int) -> None:
+    # The 0-1 principle: a comparator network that selects the median of every 0/1 input
+    # selects it for every input.
+    bits = (torch.arange(2**n)[:, None] >> torch.arange(n)) & 1
+    wires = list(bits.T)
+    for i, j, keep_min, keep_max in median_network(n):
+        low = torch.minimum(wires[i], wires[j])
+        if keep_max:
+            wires[j] = torch.maximum(wires[i], wires[j])
+        if keep_min:
+            wires[i] = low
+    assert torch.equal(wires[n // 2], bits.sort(dim=1).values[:, n // 2])
+    with pytest.raises(ValueError):
+        median_network(n + 1)
 
 
 def test_median_filter_differs_from_scipy_default_reflect() -> None:

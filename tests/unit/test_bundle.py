@@ -4,7 +4,8 @@ import csv
 import io
 import json
 import zipfile
-from dataclasses import fields
+from dataclasses import fields, replace
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -87,6 +88,23 @@ def test_without_checkpoint_and_without_corruption(ckpt):
     other = train_and_save(clean, device="cpu", out_dir=None)
     names = set(members(run_bundle(other)))
     assert "images/corrupted.png" not in names and "images/reconstructed.png" in names
+
+
+def test_a_checkpoint_evicted_meanwhile_is_still_included(ckpt, tmp_path):
+    """Issue #12 item 8: another session's save evicted the file after this run was loaded. The
+    bundle is made anyway, with the run serialized again from memory, and it loads."""
+    gone = tmp_path / "runs" / checkpoint_name(CFG)
+    gone.parent.mkdir()
+    gone.write_bytes(Path(ckpt.info["path"]).read_bytes())
+    run = replace(ckpt, info={**ckpt.info, "path": str(gone)})
+    assert members(run_bundle(run))[checkpoint_name(CFG)] == gone.read_bytes()
+    gone.unlink()
+    files = members(run_bundle(run))
+    path = tmp_path / checkpoint_name(CFG)
+    path.write_bytes(files[checkpoint_name(CFG)])
+    loaded = load_checkpoint(path, key=CFG.key())
+    assert loaded.config == CFG and loaded.metrics == ckpt.metrics
+    assert loaded.history == ckpt.history
 
 
 def test_the_same_run_gives_the_same_bytes(ckpt):

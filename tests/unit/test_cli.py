@@ -64,8 +64,10 @@ def test_list(capsys):
     "model, dataset, latent, params",
     [
         ("dense", "mnist", 1, 2353),
-        ("conv_same", "mnist", 32, 3217),
-        ("conv_transpose", "cifar10", 32, 6467),
+        ("conv_same", "mnist", 32, 3265),  # with BatchNorm (issue #11)
+        ("conv_same_plain", "mnist", 32, 3217),  # the seed's original layers
+        ("conv_transpose", "cifar10", 32, 10_107),  # BatchNorm, 4x4 transposed convs
+        ("conv_transpose_plain", "cifar10", 32, 6467),
     ],
 )
 def test_summary_gives_the_seed_counts(capsys, model, dataset, latent, params):

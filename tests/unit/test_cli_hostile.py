@@ -81,7 +81,11 @@ def test_hostile_arguments_are_refused_in_one_line(sandbox, capsys, argv, messag
 
 def test_train_writes_only_its_checkpoint_in_the_runs_folder(sandbox, capsys):
     assert main(["train", *TINY, "--device", "cpu", "--json"]) == 0
-    written = files_under(sandbox)
+    # The checkpoint, and the baselines cached beside the runs: metrics as JSON, the PCA basis
+    # as tensors that load with weights_only (aecore.evaluate).
+    cached = {p for p in files_under(sandbox) if Path(p).parent == Path("runs/baselines")}
+    assert cached and all(p.endswith((".json", ".pt")) for p in cached)
+    written = files_under(sandbox) - cached
     assert len(written) == 1
     (path,) = written
     assert Path(path).parent == Path("runs") and path.endswith(".pt")
@@ -95,7 +99,7 @@ def test_a_relative_runs_folder_with_dots_stays_where_it_points(sandbox, capsys,
     """AECORE_RUNS_DIR is the operator's choice, taken as given; the file name adds no parts."""
     monkeypatch.setenv("AECORE_RUNS_DIR", "../runs")
     assert main(["train", *TINY, "--device", "cpu", "--json"]) == 0
-    assert {Path(p).parent for p in files_under(sandbox)} == {Path("runs")}
+    assert {Path(p).parent for p in files_under(sandbox)} == {Path("runs"), Path("runs/baselines")}
 
 
 @pytest.mark.parametrize("model", ["../x", "a/b", "", "dense\x00"])

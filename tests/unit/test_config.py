@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from aecore.config import TrainConfig
+from aecore.config import RANGES, TrainConfig, config_from_strings, describe_run
+from aecore.corruptions import CORRUPTIONS
 
 
 def test_key_is_stable_across_processes_and_hash_seeds():
@@ -93,3 +94,62 @@ def test_round_trip_through_a_dict():
 def test_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         TrainConfig().epochs = 3
+
+
+# -- links and names -----------------------------------------------------------------------------
+
+
+def test_a_link_out_of_range_takes_the_nearest_allowed_value_and_says_so():
+    base = TrainConfig(dataset="digits", model="dense", latent=16)
+    cfg, notes = config_from_strings({"epochs": "500", "batch_size": "65536"}, base)
+    assert (cfg.epochs, cfg.batch_size) == (RANGES["epochs"][1], RANGES["batch_size"][1])
+    assert len(notes) == 2 and all("nearest allowed value" in n for n in notes)
+
+
+def test_a_link_code_larger_than_the_image_is_clamped_to_the_pixels():
+    base = TrainConfig(dataset="digits", model="dense", latent=16)
+    cfg, notes = config_from_strings({"latent": "100"}, base)
+    assert cfg.latent == 64 and notes
+
+
+def test_a_link_value_that_is_no_number_or_name_keeps_the_base_value():
+    base = TrainConfig(dataset="digits", model="dense", latent=16)
+    cfg, notes = config_from_strings({"latent": "abc", "model": "nope", "lr": "inf"}, base)
+    assert (cfg.latent, cfg.model, cfg.lr) == (16, "dense", base.lr)
+    assert len(notes) == 3
+
+
+def test_a_link_level_outside_its_corruption_is_clamped():
+    base = TrainConfig(dataset="digits", model="dense", latent=16)
+    cfg, notes = config_from_strings({"corruption": "salt_pepper", "level": "5"}, base)
+    assert cfg.level == CORRUPTIONS["salt_pepper"].meta["max"] and notes
+
+
+def test_unknown_link_names_are_ignored():
+    base = TrainConfig(dataset="digits", model="dense", latent=16)
+    assert config_from_strings({"path": "/etc/passwd"}, base) == (base, [])
+
+
+def test_a_config_is_checked_against_its_dataset_up_front():
+    with pytest.raises(ValueError, match="at most 64"):
+        TrainConfig(dataset="digits", model="dense", latent=65)
+
+
+def test_a_run_name_says_what_differs_from_the_defaults():
+    base = TrainConfig(dataset="mnist", model="dense", latent=64, corruption="gaussian")
+    assert describe_run(base, base) == "Dense AE on MNIST, Gaussian noise 0.5, code 64"
+    sparse = TrainConfig(
+        dataset="mnist",
+        model="dense",
+        latent=128,
+        corruption="none",
+        regularizer="sparse",
+        reg_weight=1e-4,
+        epochs=10,
+    )
+    name = describe_run(sparse, base)
+    assert "no corruption" in name and "code 128" in name and "sparse 0.0001" in name
+    assert name.endswith("(10 epochs)")
+    janet = TrainConfig(dataset="fashion_mnist", model="janet", latent=50)
+    assert describe_run(janet).startswith("JANet-50 on Fashion-MNIST")
+    assert describe_run(TrainConfig(dataset="mnist", model="unet")).startswith("U-Net")

@@ -190,9 +190,12 @@ def test_offline_missing_dataset_says_what_to_do(
     with pytest.raises(DatasetUnavailable) as err:
         load_dataset(name)
 
-    message = str(err.value)
-    assert label in message and str(root) in message
-    assert "AECORE_OFFLINE" in message and "AECORE_DATA_DIR" in message
+    message, detail = str(err.value), err.value.detail
+    # Plain words for a page; the folder and the settings go to the log and the CLI.
+    assert label in message and "Digits" in message
+    assert str(root) not in message and "AECORE" not in message
+    assert label in detail and str(root) in detail
+    assert "AECORE_OFFLINE" in detail and "AECORE_DATA_DIR" in detail
     assert not data._cache  # a failure is not cached: the next call tries again
     assert not any(root.iterdir())  # offline means nothing was downloaded
 
@@ -312,9 +315,9 @@ def test_download_with_server_down_is_unavailable(
     with pytest.raises(DatasetUnavailable) as err:
         load_dataset(name, root)
 
-    message = str(err.value)
-    assert "could not be downloaded" in message and str(root) in message
-    assert "AECORE_DATA_DIR" in message
+    message, detail = str(err.value), err.value.detail
+    assert "could not be downloaded" in message and str(root) in detail
+    assert "AECORE_DATA_DIR" in detail
     assert not data._cache
 
 
@@ -342,3 +345,37 @@ def test_mnist_downloads_gzipped_idx_from_mirror(
     assert ds.test_labels.tolist() == mirror.test_labels.tolist()
     assert {f"/{name}" for name, _ in mirror.resources()} <= set(server.requests)
     assert (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()  # gunzipped in place
+
+
+def test_a_slow_download_holds_up_no_other_dataset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_data_cache: None
+) -> None:
+    """A cached (or bundled) dataset loads at once while another one is still downloading."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_download(root: Path):
+        started.set()
+        release.wait(30)
+        raise DatasetUnavailable("gave up", "test")
+
+    entry = data.DATASETS["cifar10"]
+    monkeypatch.setitem(
+        data.DATASETS._entries, "cifar10", type(entry)(entry.name, slow_download, entry.meta)
+    )
+
+    def download() -> None:
+        with pytest.raises(DatasetUnavailable):
+            load_dataset("cifar10", tmp_path)
+
+    downloader = threading.Thread(target=download)
+    downloader.start()
+    try:
+        assert started.wait(10)
+        done = threading.Event()
+        threading.Thread(target=lambda: (load_dataset("digits", tmp_path), done.set())).start()
+        assert done.wait(20), "digits waited behind the cifar10 download"
+    finally:
+        release.set()
+        downloader.join(30)

@@ -18,6 +18,7 @@ from PIL import Image
 from aecore.images import MAX_PIXELS, ImageRejected, image_from_upload, looks_light
 
 GRAY, RGB = (1, 28, 28), (3, 32, 32)
+LIMIT = f"limit is {MAX_PIXELS // 1_000_000} million"  # was 40 million before issue #12
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -195,7 +196,7 @@ REFUSED = [
     ("png_signature_only", lambda: b"\x89PNG\r\n\x1a\n", "not an image|could not be decoded"),
     ("truncated_png", lambda: noise_png()[: len(noise_png()) // 2], "could not be decoded"),
     ("truncated_jpeg", lambda: noise_jpeg()[: len(noise_jpeg()) // 2], "could not be decoded"),
-    ("bomb_over_pillow_limit", lambda: png_header_only(20_000, 20_000), "limit is 40 million"),
+    ("bomb_over_pillow_limit", lambda: png_header_only(20_000, 20_000), LIMIT),
     ("over_our_limit", lambda: png_header_only(7_000, 7_000), "7000x7000 pixels.*limit"),
     ("eps_is_never_decoded", eps, "not an image"),
     ("tiff_not_offered", lambda: encode(Image.new("L", (8, 8)), "TIFF"), "not an image"),
@@ -224,3 +225,64 @@ def test_the_pixel_limit_is_checked_before_decoding():
 def test_light_and_dark_images():
     assert looks_light(image_from_upload(encode(Image.new("L", (5, 5), 250)), GRAY))
     assert not looks_light(image_from_upload(encode(Image.new("L", (5, 5), 5)), GRAY))
+
+
+# Issue #12: 16-bit PNGs of any size, limits suited to this app, refusals by content.
+
+
+@pytest.mark.parametrize("side", [199, 200, 1000, 2400])
+def test_16bit_pngs_of_any_size_are_scaled_not_refused(side):
+    """Pillow's reduce() refuses I;16 ("image has wrong mode"): from 200x200 up every real
+    16-bit PNG was refused before."""
+    gradient = np.tile(np.linspace(0, 65535, side), (side, 1))
+    for shape in (GRAY, RGB):
+        x = image_from_upload(sixteen_bit(gradient), shape)
+        assert abs(mean(x) - 0.5) < 0.02 and mean(x, cols=slice(0, 3)) < 0.1
+        assert mean(x, cols=slice(-3, None)) > 0.9  # the bright end is not clipped, nor lost
+
+
+def test_16bit_modes_map_by_their_range():
+    from aecore.images import _eight_bit
+
+    big_endian = Image.fromarray(np.array([[0, 32768, 65535]], dtype=">u2"))
+    assert big_endian.mode == "I;16B"
+    assert np.asarray(_eight_bit(big_endian)).tolist() == [[0, 128, 255]]
+    wide = Image.fromarray(np.array([[-1000, 0, 1000]], dtype=np.int32))
+    assert wide.mode == "I"  # outside 0..65535: stretched from its minimum to its maximum
+    assert np.asarray(_eight_bit(wide)).tolist() == [[0, 128, 255]]
+
+
+def test_a_long_side_over_the_limit_is_refused_from_the_header():
+    """The issue's 78 KB strip of 1 x 39,990,000 pixels cost +688 MB to decode: now refused."""
+    from aecore.images import MAX_SIDE
+
+    for width, height in ((1, 39_990_000), (MAX_SIDE + 1, 1)):
+        t0 = time.perf_counter()
+        with pytest.raises(ImageRejected, match=f"no side may be longer than {MAX_SIDE:,}"):
+            image_from_upload(png_header_only(width, height), GRAY)
+        assert time.perf_counter() - t0 < 5.0
+
+
+def test_a_large_jpeg_photo_is_decoded_at_reduced_scale():
+    """Over MAX_PIXELS as stored, but a JPEG decodes at 1/8 scale: a 12-megapixel photo works."""
+    img = half_black((4000, 3000), "L")
+    x = image_from_upload(encode(img, "JPEG", quality=80), GRAY)
+    assert mean(x, cols=slice(0, 10)) < 0.1 and mean(x, cols=slice(18, None)) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        pytest.param(
+            b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>', "SVG", id="svg"
+        ),
+        pytest.param(
+            b"<svg xmlns='http://www.w3.org/2000/svg'><rect/></svg>", "SVG", id="bare_svg"
+        ),
+        pytest.param(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64, "HEIC", id="heic"),
+        pytest.param(b"%PDF-1.7\n" + b"\x00" * 64, "PDF", id="pdf"),
+    ],
+)
+def test_known_formats_are_named_in_the_refusal(data, named):
+    with pytest.raises(ImageRejected, match=f"not an image this app can read.*{named}"):
+        image_from_upload(data, GRAY)

@@ -283,3 +283,47 @@ def test_end_to_end_with_the_real_runner(make_manager, isolated_runs) -> None:
     assert snap.started is not None and snap.finished >= snap.started
     assert Path(snap.checkpoint.info["path"]).is_file()
     assert Path(snap.checkpoint.info["path"]).parent == isolated_runs
+    assert snap.train_seconds > 0 and snap.test_seconds > 0
+    assert snap.checkpoint.info["test_seconds"] == pytest.approx(snap.test_seconds, abs=0.01)
+
+
+def test_training_and_testing_are_timed_apart(make_manager) -> None:
+    """The runner's last epoch ends training; what follows (testing, saving) is timed apart."""
+    testing = threading.Event()
+    done_testing = threading.Event()
+
+    def runner(cfg, on_epoch, should_stop, on_batch, **_):
+        time.sleep(0.05)  # training
+        on_batch(1.0)
+        on_epoch(EpochStats(1, 1, 0.1, 0.1, 0.1, 0.1, 20.0, 0.01))
+        testing.set()
+        done_testing.wait(TIMEOUT)  # testing against the baselines
+        model = build_model(cfg.model, (1, 8, 8), cfg.latent)
+        return Checkpoint(cfg, model, [], {}, {"train_seconds": 0.05})
+
+    jobs = make_manager(runner=runner)
+    job = jobs.submit(cfg(seed=51), session="a")
+    assert testing.wait(TIMEOUT)
+    mid = job.snapshot()
+    assert mid.status == "running" and mid.train_seconds >= 0.05
+    assert mid.test_seconds is not None and mid.test_seconds >= 0  # counting up while it tests
+    time.sleep(0.1)
+    done_testing.set()
+    snap = job.wait(TIMEOUT)
+    assert snap.status == "done"
+    assert snap.train_seconds == pytest.approx(mid.train_seconds)
+    assert snap.test_seconds >= 0.1
+    assert snap.train_seconds + snap.test_seconds == pytest.approx(snap.finished - snap.started)
+    assert snap.checkpoint.info["test_seconds"] == pytest.approx(snap.test_seconds, abs=0.01)
+    assert snap.checkpoint.info["train_seconds"] == 0.05  # the runner's own figure is kept
+
+
+def test_a_queued_job_has_no_phase_times_yet(make_manager) -> None:
+    runner = FakeRunner()
+    jobs = make_manager(runner=runner)
+    first = jobs.submit(cfg(seed=61), session="a")
+    second = jobs.submit(cfg(seed=62), session="b")
+    snap = second.snapshot()
+    assert snap.status == "queued" and snap.train_seconds is None and snap.test_seconds is None
+    runner.release.set()
+    assert first.wait(TIMEOUT).train_seconds is not None

@@ -72,6 +72,15 @@ def test_ssim_chunking_does_not_change_result() -> None:
     torch.testing.assert_close(ssim(corrupted, clean, chunk_size=3), ssim(corrupted, clean))
 
 
+def test_ssim_box_filter_equals_average_pooling() -> None:
+    from aecore.metrics import _box_mean
+
+    x = smooth_images(5, 3, 28, seed=7)
+    torch.testing.assert_close(_box_mean(x, 7), F.avg_pool2d(x, 7, stride=1), atol=1e-6, rtol=0)
+    y = torch.rand(2, 1, 9, 13, dtype=torch.float64)
+    torch.testing.assert_close(_box_mean(y, 7), F.avg_pool2d(y, 7, stride=1))
+
+
 def test_ssim_rejects_tiny_or_mismatched_images() -> None:
     with pytest.raises(ValueError):
         ssim(torch.rand(2, 1, 6, 6), torch.rand(2, 1, 6, 6))

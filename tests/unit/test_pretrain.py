@@ -15,7 +15,7 @@ from aecore.evaluate import corrupted_test_set, reconstruct
 from aecore.metrics import psnr
 
 HEADER, ENTRIES = pretrain.read_manifest()
-MAX_BUNDLE_BYTES = 6_000_000
+MAX_BUNDLE_BYTES = 10_000_000  # 29 models: 15 for the pages and experiments, 14 Learn presets
 
 
 def test_the_manifest_is_complete_and_the_folder_small():
@@ -33,7 +33,8 @@ def test_the_manifest_is_complete_and_the_folder_small():
 def test_file_loads_and_reproduces_its_recorded_psnr(entry, real_data):
     raw = torch.load(entry.path, weights_only=True)
     assert raw["info"]["dtype"] == "float16"
-    assert all(v.dtype == torch.float16 for v in raw["state_dict"].values())
+    for name, v in raw["state_dict"].items():  # BatchNorm's step counter stays an integer
+        assert v.dtype == torch.float16 or name.endswith("num_batches_tracked"), name
     ckpt = load_checkpoint(entry.path)
     assert ckpt.config == entry.config and ckpt.config.key() == entry.record["key"]
     assert all(p.dtype == torch.float32 for p in ckpt.model.parameters())

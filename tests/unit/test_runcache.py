@@ -101,7 +101,9 @@ def test_quarantined_files_go_before_any_good_run(isolated_runs):
     assert runcache.evict(isolated_runs, limit=good.stat().st_size) == [bad]
 
 
-def test_stale_temporary_files_are_swept(isolated_runs):
+def test_stale_temporary_files_are_swept(isolated_runs, monkeypatch):
+    """Where locks are unavailable, the age rule: untouched for STALE_TEMP_SECONDS means dead."""
+    monkeypatch.setattr(runcache, "fcntl", None)
     isolated_runs.mkdir()
     fresh = isolated_runs / ".dense-digits-0123456789abcdef.pt.abc.tmp"
     stale = isolated_runs / ".dense-digits-0123456789abcdef.pt.def.tmp"
@@ -111,6 +113,29 @@ def test_stale_temporary_files_are_swept(isolated_runs):
     os.utime(stale, (old, old))
     assert runcache.remove_stale_temps(isolated_runs) == [stale]
     assert fresh.exists()
+
+
+@pytest.mark.skipif(runcache.fcntl is None, reason="no flock on this platform")
+def test_a_temporary_file_no_live_save_holds_is_swept_at_once(isolated_runs):
+    """With locks: the lock decides, not the age. A dead writer's file goes however young; a
+    live save's file stays however old."""
+    isolated_runs.mkdir()
+    dead = isolated_runs / ".dense-digits-0123456789abcdef.pt.dead.tmp"
+    live = isolated_runs / ".dense-digits-0123456789abcdef.pt.live.tmp"
+    dead.write_bytes(b"partial")
+    fd = os.open(live, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        assert runcache.hold_temp(fd)  # what save_checkpoint does with its temporary file
+        os.write(fd, b"partial")
+        os.utime(live, (1, 1))  # as old as can be
+        assert runcache.remove_stale_temps(isolated_runs) == [dead]
+        assert live.exists()
+    finally:
+        os.close(fd)  # the writer is gone: now it is stale too
+    other = isolated_runs / ".queue.json.tmp"  # not a checkpoint's: another module's business
+    other.write_text("{}")
+    assert runcache.remove_stale_temps(isolated_runs) == [live]
+    assert other.exists()
 
 
 def test_training_keeps_the_folder_bounded_and_a_restart_finds_what_fits(
