@@ -22,7 +22,7 @@ def test_train_a_tiny_configuration_through_the_ui(page: Page, app_url, artifact
         timeout=180_000
     )
     wait_for_app(page)
-    expect(page.get_by_text("Test results")).to_be_visible()
+    expect(page.get_by_role("heading", name="Test results")).to_be_visible()
     grid = page.get_by_test_id("stPlotlyChart").or_(page.get_by_test_id("stImage"))
     expect(grid.first).to_be_visible()
     assert page.get_by_test_id("stException").count() == 0

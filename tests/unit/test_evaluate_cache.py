@@ -254,8 +254,10 @@ def test_write_cache_false_reads_but_writes_nothing(digits, tmp_path, count_filt
     assert len(count_filters) == 4 and len(list(tmp_path.glob("*.json"))) == 4  # now written
 
 
-def test_a_saved_run_leaves_its_baselines_for_the_next_run(tmp_path, count_filters):
+def test_a_saved_run_leaves_its_baselines_for_the_next_run(tmp_path, count_filters, monkeypatch):
     from aecore.runs import BASELINES_SUBDIR, train_and_save
+
+    monkeypatch.setenv("AECORE_RUNS_DIR", str(tmp_path))  # the cache lives in the runs folder
 
     cfg = TrainConfig(dataset="digits", model="dense", latent=4, corruption="masking", epochs=1)
     assert train_and_save(cfg, device="cpu", out_dir=tmp_path) is not None
