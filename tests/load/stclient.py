@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import UploadedFileInfo
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
@@ -43,6 +45,7 @@ class View:
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (kind, body)
     texts: list[str] = field(default_factory=list)  # markdown and captions
     buttons: dict[str, str] = field(default_factory=dict)  # user key -> widget id
+    uploaders: dict[str, str] = field(default_factory=dict)  # user key -> widget id
     exceptions: list[str] = field(default_factory=list)
     charts: int = 0
 
@@ -67,6 +70,8 @@ class Session:
         self._timers: dict[str, asyncio.Task] = {}  # fragment id -> its auto-rerun loop
         self._registered: set[str] = set()
         self._ws = None
+        self.session_id = ""  # the server's id of this session (upload URLs name it)
+        self._file_urls: dict = {}  # request id -> FileURLsResponse
 
     async def __aenter__(self) -> Session:
         # max_size=None: a results page with Plotly figures is one message of a few hundred kB.
@@ -111,6 +116,52 @@ class Session:
         await self._rerun([widget])
         await self.until(lambda v: self.runs > runs, timeout=120.0)
 
+    async def upload(self, key: str, name: str, data: bytes, timeout: float = 60.0) -> View:
+        """Upload one file into the file_uploader with user key `key`, as a browser does: ask
+        for an upload URL, PUT the file there with the XSRF header, then rerun with the
+        widget's new state. Returns the view of the run that follows."""
+        request_id = os.urandom(8).hex()
+        msg = BackMsg()
+        msg.file_urls_request.request_id = request_id
+        msg.file_urls_request.file_names.append(name)
+        msg.file_urls_request.session_id = self.session_id
+        await self._ws.send(msg.SerializeToString())
+        deadline = time.monotonic() + timeout
+        while request_id not in self._file_urls:
+            raw = await asyncio.wait_for(self._ws.recv(), max(0.1, deadline - time.monotonic()))
+            forward = ForwardMsg()
+            forward.ParseFromString(raw)
+            self._handle(forward)
+        urls = self._file_urls.pop(request_id).file_urls[0]
+        base = self.url.replace("ws", "http", 1).rsplit("/_stcore/", 1)[0]
+        await asyncio.to_thread(self._put, base + urls.upload_url, name, data)
+        info = UploadedFileInfo(file_id=urls.file_id, name=name, size=len(data), file_urls=urls)
+        widget = WidgetState(id=self.view.uploaders[key])
+        widget.file_uploader_state_value.uploaded_file_info.append(info)
+        runs = self.runs
+        await self._rerun([widget])
+        return await self.until(lambda v: self.runs > runs, timeout)
+
+    def _put(self, url: str, name: str, data: bytes) -> None:
+        boundary = os.urandom(12).hex()
+        body = (
+            (
+                f"--{boundary}\r\n"
+                f'Content-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-Xsrftoken": self.cookie,
+            "Cookie": f"_streamlit_xsrf={self.cookie}",
+        }
+        request = urllib.request.Request(url, body, headers, method="PUT")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            response.read()
+
     # -- receiving ---------------------------------------------------------------------------
 
     async def until(self, done: Callable[[View], bool], timeout: float) -> View:
@@ -136,7 +187,10 @@ class Session:
     def _handle(self, msg: ForwardMsg) -> bool:
         """Update state from one message; True when a full script run has just finished."""
         kind = msg.WhichOneof("type")
-        if kind == "new_session":
+        if kind == "file_urls_response":
+            self._file_urls[msg.file_urls_response.response_id] = msg.file_urls_response
+        elif kind == "new_session":
+            self.session_id = msg.new_session.initialize.session_id or self.session_id
             self.running = True
             self._current, self._registered = View(), set()
         elif kind == "navigation" and msg.navigation.page_script_hash:
@@ -168,6 +222,8 @@ class Session:
             view.texts.append(el.markdown.body)
         elif kind == "button":
             view.buttons[el.button.id.rsplit("-", 1)[-1]] = el.button.id
+        elif kind == "file_uploader":
+            view.uploaders[el.file_uploader.id.rsplit("-", 1)[-1]] = el.file_uploader.id
         elif kind == "exception":
             view.exceptions.append(f"{el.exception.type}: {el.exception.message}")
         elif kind == "plotly_chart":

@@ -150,3 +150,83 @@ def test_six_of_the_widest_runs_keep_the_server_under_its_memory_promise(servers
     print(f"\npeak RSS with six of the widest runs: {peak / 2**20:.0f} MB")
     assert len(list(runs.glob("*.pt"))) == 6
     assert peak < 2.5 * 2**30
+
+
+def strip_png() -> bytes:
+    """The issue's attack: a 1 x 39,990,000 PNG strip, tens of kB on the wire."""
+    import io
+    import struct
+    import zlib
+
+    width, height = 39_990_000, 1
+    raw = zlib.compress(b"\x00" + bytes(width), 9)  # one filter byte, then black pixels
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    out = io.BytesIO()
+    out.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw))
+    out.write(chunk(b"IEND", b""))
+    return out.getvalue()
+
+
+def test_uploads_through_the_server_are_bounded_and_refused_cleanly(servers):
+    """16 sessions upload the strip and rerun 3 times each, while health is polled; an SVG sent
+    past the browser's filter is refused, later reruns still work, then a real PNG works."""
+    import asyncio
+    import io
+
+    from PIL import Image, ImageDraw
+
+    from tests.load.test_load import Monitor
+
+    start, started, *_ = servers
+    url = start()
+    strip = strip_png()
+
+    async def attacker() -> list[str]:
+        async with Session(url, "denoise", "") as s:
+            await s.open()
+            errors = []
+            for _ in range(3):
+                view = await s.upload("dn_upload", "strip.png", strip)
+                assert not view.exceptions, view.exceptions
+                errors += view.alert("error")
+            return errors
+
+    async def sixteen():
+        return await asyncio.gather(*[attacker() for _ in range(16)])
+
+    with Monitor(url, started[-1].pid) as monitor:
+        results = run_async(sixteen)
+    print(
+        f"\n16 sessions x 3 uploads of the strip: slowest health {max(monitor.health):.2f} s, "
+        f"peak RSS {max(monitor.rss) / 2**20:.0f} MB"
+    )
+    assert all(len(errors) == 3 for errors in results), results[:2]
+    assert monitor.failures == 0 and max(monitor.health) < 3.0  # promise 1 s; see README
+    assert max(monitor.rss) < 2.5 * 2**30
+
+    drawing = Image.new("L", (120, 120), 255)
+    ImageDraw.Draw(drawing).line([(40, 20), (70, 100)], fill=0, width=10)
+    png = io.BytesIO()
+    drawing.save(png, format="PNG")
+
+    async def svg_then_png():
+        async with Session(url, "denoise", "") as s:
+            await s.open()
+            svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'
+            view = await s.upload("dn_upload", "drawing.svg", svg)
+            assert "SVG" in " ".join(view.alert("error")), view.alerts
+            for _ in range(2):  # later reruns of the session still work
+                await s._rerun()
+                view = await s.until(lambda v: True, 60)
+                assert not view.exceptions, view.exceptions
+            view = await s.upload("dn_upload", "drawing.png", png.getvalue())
+            assert not view.exceptions and not view.alert("error"), view.alerts
+            return view
+
+    view = run_async(svg_then_png)
+    assert view.charts >= 1
