@@ -38,9 +38,10 @@ class OverBudget(ValueError):
 
 @dataclass(frozen=True)
 class Estimate:
-    seconds: float
+    seconds: float  # training and testing
     steps: int
     step_seconds: float
+    test_seconds: float
 
 
 def train_images(cfg: TrainConfig) -> int:
@@ -86,7 +87,7 @@ def estimate(cfg: TrainConfig, device: torch.device | str = "cpu") -> Estimate:
     steps = cfg.epochs * math.ceil(train_images(cfg) / cfg.batch_size)
     per_image = step_seconds(replace(cfg, batch_size=128), device) / 128  # tests in big batches
     test = per_image * TEST_IMAGES * TEST_COST / 3  # forward only: about a third of a step
-    return Estimate(steps * step + test, steps, step)
+    return Estimate(steps * step + test, steps, step, test)
 
 
 def check_budget(cfg: TrainConfig, budget_seconds: float, device="cpu") -> Estimate:
@@ -103,12 +104,14 @@ def check_budget(cfg: TrainConfig, budget_seconds: float, device="cpu") -> Estim
 
 
 def _suggestion(cfg: TrainConfig, budget: float, device) -> str:
-    per_epoch = (estimate(cfg, device).seconds) / cfg.epochs
-    epochs = int(budget // per_epoch)
+    est = estimate(cfg, device)
+    per_epoch = (est.seconds - est.test_seconds) / cfg.epochs
+    epochs = int((budget - est.test_seconds) // per_epoch)
     if epochs >= 1:
         return f"With {epochs} epoch{'s' if epochs != 1 else ''} instead of {cfg.epochs} it fits."
-    one = replace(cfg, epochs=1)
-    images = int(train_images(one) * budget / estimate(one, device).seconds / 1000) * 1000
+    one = estimate(replace(cfg, epochs=1), device)
+    share = (budget - one.test_seconds) / (one.seconds - one.test_seconds)
+    images = int(train_images(cfg) * share / 1000) * 1000
     if images >= 1000:
         return f"With 1 epoch on {images:,} training images it fits."
     if cfg.batch_size < 64:

@@ -83,7 +83,7 @@ def test_a_run_over_the_budget_is_refused_with_its_estimate(servers):
     huge = "dataset=digits&model=deep_mlp&width=1024&latent=64&epochs=200&batch_size=1"
     view = run_async(lambda: start_run(url, huge, xsrf_cookie()))
     warning = " ".join(view.alert("warning"))
-    assert "would take about" in warning and "fits" in warning
+    assert "would take about" in warning and "limited to" in warning
 
 
 def test_sigterm_cancels_the_run_exits_fast_and_the_restart_tells_the_visitor(servers):
