@@ -1,4 +1,5 @@
-"""Autoencoder lab: the router. Page content lives in pages/; pages/_*.py are helpers."""
+"""Autoencoder lab: the router. Page content lives in app_pages/, a plain folder (st.navigation
+lists the pages, so Streamlit gives the folder no meaning); app_pages/_*.py are helpers."""
 
 import logging
 from pathlib import Path
@@ -18,14 +19,14 @@ st.set_page_config(page_title="Autoencoder lab", page_icon=str(ICON), layout="wi
 
 pages = {
     "Lab": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/denoise.py", title="Denoise", icon=":material/auto_fix_high:"),
-        st.Page("pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
-        st.Page("pages/compare.py", title="Compare runs", icon=":material/compare:"),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/denoise.py", title="Denoise", icon=":material/auto_fix_high:"),
+        st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
+        st.Page("app_pages/compare.py", title="Compare runs", icon=":material/compare:"),
     ],
     "Learn": [
-        st.Page("pages/learn.py", title="Seven kinds of autoencoder", icon=":material/school:"),
+        st.Page("app_pages/learn.py", title="Seven kinds of autoencoder", icon=":material/school:"),
     ],
 }
 
@@ -36,7 +37,7 @@ def keep_runs_alive() -> None:
     session's runs alive, also while its user reads another page. Only once a page has loaded
     the lab's helpers (and torch): Home's first picture must not wait for them."""
     if "session_id" in st.session_state:
-        from pages import _ui
+        from app_pages import _ui
 
         _ui.keep_alive()
 

@@ -58,7 +58,7 @@ DENOISE_MODEL = "unet_mnist_stripes"
 # there ("new_level": the filters run again, the PCA basis is read from the folder).
 VERSIONS = ("old", "new", "new_warm", "new_level")
 NEW_LEVEL = 0.6
-# The app's default configuration when this was written (pages/_config.py APP_DEFAULTS), with
+# The app's default configuration when this was written (app_pages/_config.py APP_DEFAULTS), with
 # the MLP VAE: the same in the old and the new code, whatever the app's defaults become.
 JOB_CONFIG = {
     "dataset": "mnist",
@@ -111,7 +111,13 @@ def worker_compare(tree: Path) -> dict:
 
     # A server that has served pages before: every module imported (scikit-learn too, which
     # loading the digits imports: 1.2 s once per process), no cache filled.
-    modules = ("pages._ui", "pages._views", "pages._classify", "pages._sweep", "sklearn.datasets")
+    modules = (
+        "app_pages._ui",
+        "app_pages._views",
+        "app_pages._classify",
+        "app_pages._sweep",
+        "sklearn.datasets",
+    )
     for name in modules:
         importlib.import_module(name)
     at = AppTest.from_file(str(tree / "pages" / "compare.py"), default_timeout=600)

@@ -33,8 +33,8 @@ def query(cfg: TrainConfig) -> dict[str, str]:
 
 
 def page(name: str, cfg: TrainConfig | None = None) -> AppTest:
-    """AppTest for pages/<name>.py (not yet run), with cfg in its query params if given."""
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    """AppTest for app_pages/<name>.py (not yet run), with cfg in its query params if given."""
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT)
     if cfg is not None:
         at.query_params.update(query(cfg))
     return at
@@ -82,12 +82,12 @@ def use_runs_dir(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs come from `folder` only: the repo's bundled checkpoints are hidden, so what a page
     shows does not depend on which of them exist."""
     import aecore.checkpoints
-    import pages._ui
+    import app_pages._ui
 
     monkeypatch.setenv("AECORE_RUNS_DIR", str(folder))
     hidden = folder / "no-bundled-checkpoints"
     monkeypatch.setattr(aecore.checkpoints, "BUNDLED_DIR", hidden)
-    monkeypatch.setattr(pages._ui, "BUNDLED_DIR", hidden)
+    monkeypatch.setattr(app_pages._ui, "BUNDLED_DIR", hidden)
 
 
 @pytest.fixture

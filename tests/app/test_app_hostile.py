@@ -12,7 +12,7 @@ from functools import partial
 
 import pytest
 
-import pages._ui
+import app_pages._ui
 from aecore.config import TrainConfig
 from aecore.jobs import JobManager
 from aecore.train import EpochStats
@@ -113,7 +113,7 @@ def busy(empty_runs, monkeypatch):
 
     def make(**kw) -> JobManager:
         manager = JobManager(runner=partial(blocking_runner, release), **kw)
-        monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
+        monkeypatch.setattr(app_pages._ui, "jobs", lambda: manager)
         made.append(manager)
         return manager
 

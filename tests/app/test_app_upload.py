@@ -1,4 +1,4 @@
-"""pages/_upload.py: what the Denoise page does with an uploaded file."""
+"""app_pages/_upload.py: what the Denoise page does with an uploaded file."""
 
 import io
 
@@ -8,8 +8,8 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from aecore import images
-from pages import _upload as upload
-from pages._upload import MAX_PIXELS, image_from_upload, looks_light
+from app_pages import _upload as upload
+from app_pages._upload import MAX_PIXELS, image_from_upload, looks_light
 
 SVG = b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'><circle r='4'/></svg>"
 
@@ -113,7 +113,7 @@ def test_describe_says_what_happens_to_an_upload():
 def _uploader_page():
     import streamlit as st
 
-    from pages import _upload as upload
+    from app_pages import _upload as upload
 
     file = upload.uploader("Image", key="dn_upload")
     if file is not None:

@@ -4,7 +4,7 @@ skips it, and a download of it is written again from the run in memory."""
 import shutil
 
 from aecore.checkpoints import load_checkpoint
-from pages import _ui as ui
+from app_pages import _ui as ui
 from tests.app.conftest import TINY, page, use_runs_dir
 
 

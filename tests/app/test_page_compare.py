@@ -1,4 +1,4 @@
-"""pages/compare.py: saved runs side by side on the same corrupted inputs; the code-size sweep
+"""app_pages/compare.py: saved runs side by side on the same corrupted inputs; the code-size sweep
 against PCA; and the runs' outputs as a classifier's input."""
 
 import json
@@ -8,7 +8,7 @@ import pytest
 
 import aecore.classifier
 import aecore.sweep
-import pages._classify
+import app_pages._classify
 from tests.app.conftest import page, rerun_until, texts, use_runs_dir
 
 
@@ -101,7 +101,7 @@ def test_the_classifier_view_trains_a_digits_classifier_at_once(own_runs):
 
 
 def test_a_big_dataset_trains_its_classifier_in_the_background(own_runs, monkeypatch):
-    monkeypatch.setattr(pages._classify, "QUICK_TRAIN_IMAGES", 0)  # digits counts as big
+    monkeypatch.setattr(app_pages._classify, "QUICK_TRAIN_IMAGES", 0)  # digits counts as big
     quick = aecore.classifier.ClassifierSpec("digits", epochs=2)
     monkeypatch.setitem(aecore.classifier.SPECS, "digits", quick)
     at = page("compare").run()

@@ -1,4 +1,4 @@
-"""pages/denoise.py: the grid and metrics of a trained run, other levels, the severity sweep."""
+"""app_pages/denoise.py: the grid and metrics of a trained run, other levels, the severity sweep."""
 
 import io
 import json

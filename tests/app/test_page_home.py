@@ -1,4 +1,4 @@
-"""pages/home.py: a call to action with nothing trained, an instant demo with a saved run."""
+"""app_pages/home.py: a call to action with nothing trained, an instant demo with a saved run."""
 
 from tests.app.conftest import page, texts
 

@@ -1,4 +1,4 @@
-"""pages/latent.py: scatter of codes, the picked image, interpolation, manifold, VAE samples."""
+"""app_pages/latent.py: scatter of codes, the picked image, interpolation, manifold, VAE samples."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""pages/learn.py: seven kinds, each with a preset that opens Train."""
+"""app_pages/learn.py: seven kinds, each with a preset that opens Train."""
 
 from tests.app.conftest import page, texts
 

@@ -1,4 +1,4 @@
-"""pages/train.py: configuration from widgets and URL, the live panel, a tiny run to the end."""
+"""app_pages/train.py: configuration from widgets and URL, the live panel, a tiny run to the end."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from functools import partial
 
 import pytest
 
-import pages._ui
+import app_pages._ui
 from aecore.jobs import JobManager
 from aecore.train import EpochStats
-from pages._config import REG_WEIGHTS, default_config
+from app_pages._config import REG_WEIGHTS, default_config
 from tests.app.conftest import TINY, page, rerun_until, texts
 
 
@@ -113,7 +113,7 @@ def fake_runner(release: threading.Event, cfg, on_epoch, should_stop, on_batch):
 def test_the_live_panel_shows_progress_and_cancels(empty_runs, monkeypatch):
     release = threading.Event()
     manager = JobManager(runner=partial(fake_runner, release))
-    monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
+    monkeypatch.setattr(app_pages._ui, "jobs", lambda: manager)
     at = page("train", TINY).run()
     at.button(key="train").click().run()
     rerun_until(at, lambda at: any("1 of 1 epochs" in p.proto.text for p in at.get("progress")))
@@ -138,7 +138,7 @@ def runner_now_testing(release: threading.Event, cfg, on_epoch, should_stop, on_
 def test_while_testing_the_panel_times_training_and_testing_apart(empty_runs, monkeypatch):
     release = threading.Event()
     manager = JobManager(runner=partial(runner_now_testing, release))
-    monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
+    monkeypatch.setattr(app_pages._ui, "jobs", lambda: manager)
     at = page("train", TINY).run()
     at.button(key="train").click().run()
     rerun_until(at, lambda at: any("testing" in p.proto.text for p in at.get("progress")))
@@ -153,7 +153,7 @@ def test_while_testing_the_panel_times_training_and_testing_apart(empty_runs, mo
 def test_a_second_session_over_its_limit_is_told_why(empty_runs, monkeypatch):
     release = threading.Event()
     manager = JobManager(per_session=1, runner=partial(fake_runner, release))
-    monkeypatch.setattr(pages._ui, "jobs", lambda: manager)
+    monkeypatch.setattr(app_pages._ui, "jobs", lambda: manager)
     at = page("train", TINY).run()
     at.button(key="train").click().run()
     at.number_input(key="cfg_latent").set_value(3).run()  # another config, same session

@@ -1,11 +1,11 @@
-"""pages/_views.metrics_table warns, in words, when a run collapsed or made its input worse, and
+"""app_pages/_views.metrics_table warns, in words, when a run collapsed or made its input worse, and
 stays quiet for a good run (aecore.quality decides)."""
 
 from streamlit.testing.v1 import AppTest
 
 
 def _two_tables():
-    from pages import _views
+    from app_pages import _views
 
     collapsed = {
         "test_psnr": 9.73,

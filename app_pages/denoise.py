@@ -9,9 +9,9 @@ from aecore.baselines import median_filter, pca_reconstruct
 from aecore.corruptions import CORRUPTIONS, corrupt
 from aecore.data import DATASETS
 from aecore.evaluate import pca_for, reconstruct
-from pages import _ui as ui
-from pages import _upload as upload
-from pages import _views as views
+from app_pages import _ui as ui
+from app_pages import _upload as upload
+from app_pages import _views as views
 
 SWEEP_IMAGES = 300  # test images per level: a steady curve in a few seconds per level
 # Test images behind the metrics at a level other than the trained one: a slider step stays
@@ -27,7 +27,6 @@ SWEEP_SERIES = {  # method -> metric key suffix (test_psnr..., test_ssim...)
     "PCA": "_pca",
 }
 
-ui.ensure_router()
 st.title("Denoise")
 cfg = ui.config_sidebar()
 ckpt = views.require_trained(cfg)

@@ -14,8 +14,8 @@ from aecore import plots, sweep
 from aecore.config import TrainConfig
 from aecore.data import DATASETS
 from aecore.jobs import JobRejected, SessionLimit
-from pages import _panel as panel
-from pages import _ui as ui
+from app_pages import _panel as panel
+from app_pages import _ui as ui
 
 WANTED = "_sweep_wanted"  # run keys this session asked the sweep to train, in order
 POLL_SECONDS = 1.0

@@ -1,5 +1,5 @@
 """Streamlit-only helpers shared by the pages: the job manager, the session id, cached data
-accessors, saved runs and links. The configuration sidebar lives in pages/_config.py and is
+accessors, saved runs and links. The configuration sidebar lives in app_pages/_config.py and is
 re-exported here, so pages import one module.
 
 The leading underscore keeps this file out of any page list; st.navigation lists pages explicitly.
@@ -17,7 +17,6 @@ import pandas as pd
 import streamlit as st
 import torch
 from streamlit.errors import StreamlitPageNotFoundError
-from streamlit.runtime.pages_manager import PagesManager
 
 from aecore import classifier, latent, sweep
 from aecore.checkpoints import (
@@ -38,22 +37,11 @@ from aecore.evaluate import corrupted_test_set, evaluate
 from aecore.jobs import BytesLRU, JobManager, model_bytes
 from aecore.models import build_model, count_params, summary
 from aecore.pretrain import bundled_names, read_manifest
-from pages._config import config_sidebar, current_values, default_config, open_config
+from app_pages._config import config_sidebar, current_values, default_config, open_config
 
 # re-exported for the pages
 log = logging.getLogger("aecore.app")
 __all__ = ["config_sidebar", "current_values", "default_config", "open_config"]
-
-
-def ensure_router() -> None:
-    """Call first on every page. With a pages/ folder next to the entrypoint, Streamlit 1.67
-    decides per process, at the first session, whether it is an old-style pages/ app; if that
-    first visit opens /train directly, the page runs without streamlit_app.py (wrong sidebar, no
-    page config). st.navigation clears the flag on its first call; this clears it sooner and
-    reruns through the router, keeping the URL's page and query (streamlit/streamlit#10276)."""
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 @st.cache_resource

@@ -14,7 +14,7 @@ from aecore import plots
 from aecore.checkpoints import CheckpointUnavailable
 from aecore.config import TrainConfig
 from aecore.jobs import Job, JobRejected
-from pages import _ui as ui
+from app_pages import _ui as ui
 
 POLL_SECONDS = 1.0
 CANCELLED = "_cancelled_key"  # the key of the run this session cancelled last

@@ -8,10 +8,9 @@ from aecore import latent, plots
 from aecore.data import to_float
 from aecore.evaluate import reconstruct
 from aecore.models import MODELS
-from pages import _ui as ui
-from pages import _views as views
+from app_pages import _ui as ui
+from app_pages import _views as views
 
-ui.ensure_router()
 st.title("Latent space")
 cfg = ui.config_sidebar()
 ckpt = views.require_trained(cfg)

@@ -10,7 +10,7 @@ from aecore import plots
 from aecore.checkpoints import Checkpoint
 from aecore.classifier import Classifier, build_classifier, default_spec
 from aecore.data import DATASETS
-from pages import _ui as ui
+from app_pages import _ui as ui
 
 IMAGES = 2000  # test images classified per input: +-1 point of accuracy at worst
 QUICK_TRAIN_IMAGES = 5000  # up to this many training images, train at once (digits: seconds)

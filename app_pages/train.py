@@ -6,9 +6,9 @@ from aecore import plots
 from aecore.bundle import run_bundle
 from aecore.checkpoints import checkpoint_name
 from aecore.data import DATASETS
-from pages import _panel as panel
-from pages import _ui as ui
-from pages import _views as views
+from app_pages import _panel as panel
+from app_pages import _ui as ui
+from app_pages import _views as views
 
 
 def run_times(info: dict, snap) -> str:
@@ -27,7 +27,6 @@ def run_times(info: dict, snap) -> str:
     return how + f" on {info.get('device', '?')}"
 
 
-ui.ensure_router()
 st.title("Train an autoencoder")
 ui.keep_alive()  # and, after a restart, tell this visitor if a run of theirs was dropped
 cfg = ui.config_sidebar()

@@ -13,10 +13,10 @@ from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS
 from aecore.evaluate import reconstruct
 from aecore.models import MODELS, count_params
-from pages import _classify as classify_view
-from pages import _panel as panel
-from pages import _sweep as sweep_view
-from pages import _ui as ui
+from app_pages import _classify as classify_view
+from app_pages import _panel as panel
+from app_pages import _sweep as sweep_view
+from app_pages import _ui as ui
 
 SHARED_IMAGES = 500  # test images behind the "on these inputs" numbers
 MAX_RUNS = 6
@@ -58,12 +58,11 @@ def runs_table(picked: dict[str, Checkpoint]) -> None:
     st.table(pd.DataFrame(rows).set_index("run"))
 
 
-ui.ensure_router()
 st.title("Compare runs")
 runs = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
 if not runs:
     st.info("No trained runs yet: train two or three, then compare them here.")
-    ui.page_link("pages/train.py", "Open Train", icon=":material/model_training:")
+    ui.page_link("app_pages/train.py", "Open Train", icon=":material/model_training:")
     st.stop()
 
 datasets = sorted({ckpt.config.dataset for ckpt in runs})

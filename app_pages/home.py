@@ -38,9 +38,7 @@ from aecore.data import (  # noqa: E402
 )
 from aecore.pretrain import bundled_names  # noqa: E402
 from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows, labelled_png  # noqa: E402
-from pages import _ui as ui  # noqa: E402
-
-ui.ensure_router()
+from app_pages import _ui as ui  # noqa: E402
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -58,7 +56,7 @@ if not runs:
         icon=":material/model_training:",
     )
     with controls:
-        ui.page_link("pages/train.py", "Open Train", icon=":material/play_arrow:")
+        ui.page_link("app_pages/train.py", "Open Train", icon=":material/play_arrow:")
     st.stop()
 
 # The demo model first, then the other denoisers: they make the better demo.
@@ -119,12 +117,12 @@ if "test_psnr" in ckpt.metrics:
 st.subheader("Where next")
 cols = st.columns(3)
 with cols[0]:
-    ui.page_link("pages/train.py", "Train your own", icon=":material/model_training:")
+    ui.page_link("app_pages/train.py", "Train your own", icon=":material/model_training:")
     ui.page_link(
-        "pages/denoise.py", "Denoise, and upload an image", icon=":material/auto_fix_high:"
+        "app_pages/denoise.py", "Denoise, and upload an image", icon=":material/auto_fix_high:"
     )
 with cols[1]:
-    ui.page_link("pages/latent.py", "Explore the latent space", icon=":material/scatter_plot:")
-    ui.page_link("pages/compare.py", "Compare runs", icon=":material/compare:")
+    ui.page_link("app_pages/latent.py", "Explore the latent space", icon=":material/scatter_plot:")
+    ui.page_link("app_pages/compare.py", "Compare runs", icon=":material/compare:")
 with cols[2]:
-    ui.page_link("pages/learn.py", "Seven kinds of autoencoder", icon=":material/school:")
+    ui.page_link("app_pages/learn.py", "Seven kinds of autoencoder", icon=":material/school:")

@@ -8,7 +8,7 @@ from aecore import plots
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
 from aecore.evaluate import reconstruct
-from pages import _ui as ui
+from app_pages import _ui as ui
 
 METRIC_FORMAT = {"PSNR (dB)": "{:.2f}", "SSIM": "{:.3f}", "MSE": "{:.4f}"}
 
@@ -79,7 +79,7 @@ def require_trained(cfg: TrainConfig) -> Checkpoint:
         "before (this loads its settings into the sidebar).",
         icon=":material/hourglass_empty:",
     )
-    ui.page_link("pages/train.py", "Train this configuration", icon=":material/model_training:")
+    ui.page_link("app_pages/train.py", "Train this configuration", icon=":material/model_training:")
     saved = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
     for i, other in enumerate(saved[:12]):
         left, right = st.columns([5, 1], vertical_alignment="center")

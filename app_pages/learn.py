@@ -8,7 +8,7 @@ import streamlit as st
 
 from aecore.data import DATASETS, available_offline
 from aecore.presets import PRESETS, preset_config
-from pages import _ui as ui
+from app_pages import _ui as ui
 
 # kind -> (title, explanation, what to look at after training). {code} and {pixels} are the
 # preset's code size and the dataset's image size.
@@ -87,7 +87,6 @@ def result_line(kind: str, dataset: str) -> str:
     return line + "."
 
 
-ui.ensure_router()
 st.title("Seven kinds of autoencoder")
 dataset = preset_dataset()
 label = DATASETS[dataset].label
@@ -107,4 +106,4 @@ for i, (kind, (title, text, look)) in enumerate(KINDS.items()):
         left.caption(result_line(kind, dataset))
         if right.button("Open in Train", key=f"learn_{i}", icon=":material/arrow_forward:"):
             ui.open_config(cfg)  # the session's configuration, on whichever page comes next
-            ui.switch_page("pages/train.py", cfg)
+            ui.switch_page("app_pages/train.py", cfg)
