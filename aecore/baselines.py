@@ -112,30 +112,47 @@ class PCABasis:
     components: Tensor
 
 
-def fit_pca(images: Tensor, k: int) -> PCABasis:
-    """Fit a k-component PCA to images (N, C, H, W), D = C*H*W, 1 <= k <= D.
+def principal_axes(x: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The one PCA of this package: the first k principal axes of the rows of x (N, D).
 
-    Exact (not randomized): eigendecomposition of the D x D covariance, accumulated in float64
-    over row chunks so that e.g. 60,000 x 784 or 50,000 x 3072 stays within a few hundred MB.
+    Returns float64 on x's device: the mean (D,), the axes (k, D) as orthonormal rows by
+    decreasing variance, and the variance along each (k,), with N - 1 degrees of freedom (as
+    scikit-learn's explained_variance_). Exact, not randomized. Each axis's largest loading is
+    positive, so the same data always gives the same axes (and the same picture).
+
+    With N >= D (or k > N): an eigendecomposition of the D x D scatter, accumulated over row
+    chunks, so that e.g. 60,000 x 784 or 50,000 x 3072 stays within a few hundred MB. With fewer
+    rows than columns (2,000 conv codes of thousands of units): an SVD of the centred rows.
     """
-    x = images.flatten(1)
     n, d = x.shape
     if not isinstance(k, int) or not 1 <= k <= d:
         raise ValueError(f"k must be an int in 1..{d}, got {k!r}")
     if n < 1:
-        raise ValueError("need at least one image to fit PCA")
+        raise ValueError("need at least one row to fit PCA")
     # Two passes (mean first, then centred scatter) avoid the cancellation of E[xx^T] - mm^T.
     mean = torch.zeros(d, dtype=torch.float64, device=x.device)
     for chunk in x.split(_PCA_CHUNK):
         mean += chunk.double().sum(dim=0)
     mean /= n
-    scatter = torch.zeros(d, d, dtype=torch.float64, device=x.device)
-    for chunk in x.split(_PCA_CHUNK):
-        centred = chunk.double() - mean
-        scatter += centred.T @ centred
-    _, eigvecs = torch.linalg.eigh(scatter)  # ascending eigenvalues; scale is irrelevant
-    components = eigvecs[:, -k:].flip(1).T
-    return PCABasis(mean=mean.float(), components=components.float().contiguous())
+    if n < d and k <= n:
+        _, s, vh = torch.linalg.svd(x.double() - mean, full_matrices=False)
+        axes, spread = vh[:k], s[:k].square()
+    else:
+        scatter = torch.zeros(d, d, dtype=torch.float64, device=x.device)
+        for chunk in x.split(_PCA_CHUNK):
+            centred = chunk.double() - mean
+            scatter += centred.T @ centred
+        eigvals, eigvecs = torch.linalg.eigh(scatter)  # ascending
+        axes, spread = eigvecs[:, -k:].flip(1).T, eigvals[-k:].flip(0).clamp_min(0.0)
+    signs = torch.sign(axes.gather(1, axes.abs().argmax(1, keepdim=True)))
+    axes = axes * torch.where(signs == 0, 1.0, signs)
+    return mean, axes.contiguous(), spread / max(n - 1, 1)
+
+
+def fit_pca(images: Tensor, k: int) -> PCABasis:
+    """A k-component PCA (principal_axes) of images (N, C, H, W), D = C*H*W, 1 <= k <= D."""
+    mean, axes, _ = principal_axes(images.flatten(1), k)
+    return PCABasis(mean=mean.float(), components=axes.float().contiguous())
 
 
 def pca_reconstruct(basis: PCABasis, images: Tensor, clip: bool = True) -> Tensor:

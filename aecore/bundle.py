@@ -14,10 +14,12 @@ import zipfile
 from dataclasses import asdict, fields
 
 from aecore.checkpoints import Checkpoint, checkpoint_name, download_bytes
+from aecore.corruptions import has_level
 from aecore.data import ImageDataset, load_dataset
 from aecore.evaluate import corrupted_test_set, reconstruct
+from aecore.history import EpochStats
+from aecore.models import is_variational
 from aecore.plots import grid_png
-from aecore.train import EpochStats
 
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # every member's timestamp: same run, same bytes
 GRID_IMAGES = 10  # test images per grid row
@@ -43,7 +45,7 @@ def grids(ckpt: Checkpoint, ds: ImageDataset, n: int = GRID_IMAGES) -> dict[str,
     model = ckpt.model
     recon = reconstruct(model, noisy.to(next(model.parameters()).device)).cpu()
     rows = {"original": clean, "corrupted": noisy, "reconstructed": recon}
-    if cfg.corruption == "none":
+    if not has_level(cfg.corruption):
         del rows["corrupted"]  # the input is the original
     out = {f"images/{name}.png": grid_png({name: x}) for name, x in rows.items()}
     return {"images/grid.png": grid_png(rows)} | out
@@ -51,10 +53,10 @@ def grids(ckpt: Checkpoint, ds: ImageDataset, n: int = GRID_IMAGES) -> dict[str,
 
 def readme(ckpt: Checkpoint, names: list[str], checkpoint_file: str | None) -> str:
     cfg = ckpt.config
-    unit = "nats per image (negative ELBO)" if cfg.model.startswith("vae") else "per pixel"
+    unit = "nats per image (negative ELBO)" if is_variational(cfg.model) else "per pixel"
     lines = [
         f"aecore run {cfg.key()}: {cfg.model} on {cfg.dataset}, corruption {cfg.corruption}"
-        + ("" if cfg.corruption == "none" else f" at level {cfg.level:g}"),
+        + (f" at level {cfg.level:g}" if has_level(cfg.corruption) else ""),
         "",
         "config.json     the TrainConfig ('config') and its key ('key'); rebuild it with",
         "                aecore.config.TrainConfig.from_dict(json.load(f)['config'])",

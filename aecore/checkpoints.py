@@ -34,7 +34,6 @@ import contextlib
 import errno
 import functools
 import gc
-import hashlib
 import io
 import logging
 import math
@@ -42,7 +41,6 @@ import os
 import platform
 import re
 import stat
-import tempfile
 import time
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -51,24 +49,26 @@ from typing import Any
 
 import torch
 
-from aecore import runcache
+from aecore import artifacts, runcache, settings
+from aecore.artifacts import NotPlain as _NotPlain
+from aecore.artifacts import weights_digest
 from aecore.config import RANGES, TrainConfig
+from aecore.history import EpochStats
 from aecore.models import Autoencoder, build_model
-from aecore.train import EpochStats
 
 log = logging.getLogger(__name__)
 
 FORMAT = "aecore-checkpoint"
 VERSION = 2  # 2: record_sha256 covers the whole record; 1: only the weights had a checksum
 READABLE_VERSIONS = (1, 2)
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# The shipped checkpoints (aecore.settings knows where). Looked up here at call time, so a test
+# can point the lookups of this module elsewhere.
+BUNDLED_DIR = settings.BUNDLED_DIR
 
 ZIP_HEADROOM = 16 << 20  # beyond the largest model's weights: history, pickle, ZIP headers
 INFLATION_RATIO = 2  # torch.save stores entries uncompressed: contents ~ the file's own size
 MAX_ENTRIES = 4096  # a model's tensors are a few dozen entries
-RECORD_NODES = 200_000  # values in config/history/metrics/info (200 epochs of history: ~3,000)
-RECORD_DEPTH = 16
-CHUNK = 1 << 20
+CHUNK = artifacts.CHUNK
 
 
 class CheckpointError(RuntimeError):
@@ -116,7 +116,7 @@ class Checkpoint:
 
 def runs_dir() -> Path:
     """Where trained runs are saved: AECORE_RUNS_DIR, else ~/.cache/aecore/runs."""
-    return Path(os.environ.get("AECORE_RUNS_DIR") or Path.home() / ".cache" / "aecore" / "runs")
+    return settings.current().runs_dir
 
 
 # Registry names are snake_case and keys are hex, so a name can never hold a path separator or
@@ -130,100 +130,6 @@ def checkpoint_name(cfg: TrainConfig) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(f"not a safe checkpoint file name: {name[:80]!r}")
     return name
-
-
-def weights_digest(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of a state_dict's tensors, as stored."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def record_digest(record: dict[str, Any]) -> str:
-    """SHA-256 over a canonical encoding of every field but the tensors and this checksum (the
-    weights are covered through weights_sha256, which is one of the fields)."""
-    return _digest(_canonical(_record_fields(record)))
-
-
-def _record_fields(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if k not in ("state_dict", "record_sha256")}
-
-
-def _digest(canonical: bytes) -> str:
-    return hashlib.sha256(b"aecore-record\n" + canonical).hexdigest()
-
-
-class _NotPlain(ValueError):
-    """A record holds something other than plain data, or too much of it."""
-
-
-def _canonical(value: Any) -> bytes:
-    """A deterministic encoding of plain data (dict with str keys, list, tuple, str, int, float,
-    bool, None), refusing anything else and anything over RECORD_NODES values or RECORD_DEPTH
-    levels: a pickle can share one list many times over, which would otherwise unfold into
-    billions of values here."""
-    out: list[bytes] = []
-    budget = [RECORD_NODES]
-
-    def walk(v: Any, depth: int) -> None:
-        budget[0] -= 1
-        if budget[0] < 0 or depth > RECORD_DEPTH:
-            raise _NotPlain("too many values, or nested too deeply")
-        if v is None:
-            out.append(b"n")
-        elif isinstance(v, bool):
-            out.append(b"T" if v else b"F")
-        elif isinstance(v, int):
-            out.append(b"i%s;" % str(v).encode())  # ValueError beyond 4,300 digits
-        elif isinstance(v, float):
-            out.append(b"f%s;" % repr(float(v)).encode())
-        elif isinstance(v, str):
-            data = v.encode("utf-8", "surrogatepass")
-            out.append(b"s%d:%s" % (len(data), data))
-        elif isinstance(v, list | tuple):
-            out.append(b"l%d[" % len(v))
-            for item in v:
-                walk(item, depth + 1)
-            out.append(b"]")
-        elif isinstance(v, dict):
-            if not all(isinstance(k, str) for k in v):
-                raise _NotPlain("a mapping with keys that are not strings")
-            out.append(b"d%d{" % len(v))
-            for k in sorted(v):
-                walk(k, depth + 1)
-                walk(v[k], depth + 1)
-            out.append(b"}")
-        else:
-            raise _NotPlain(f"a value of type {type(v).__name__}")
-
-    try:
-        walk(value, 0)
-    except (RecursionError, ValueError) as err:
-        raise _NotPlain(str(err)) from None
-    return b"".join(out)
-
-
-def _plain(value: Any) -> Any:
-    """value with every float, int and str subclass (numpy scalars) as the built-in type, and
-    tuples as lists: what is pickled is then exactly what record_digest saw."""
-    if value is None or type(value) in (bool, int, float, str):
-        return value
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    raise TypeError(f"a checkpoint holds plain data only, not {type(value).__name__}")
 
 
 def hardware() -> str:
@@ -258,7 +164,10 @@ def max_record_bytes() -> int:
             latent = int(min(RANGES["latent"][1], math.prod(shape)))
             try:
                 with torch.device("meta"):
-                    net = build_model(model, shape, latent, int(RANGES["width"][1]))
+                    widest = TrainConfig(
+                        dataset, model=model, latent=latent, width=RANGES["width"][1]
+                    )
+                    net = build_model(widest, shape)
             except ValueError:  # a model that cannot take this dataset's images
                 continue
             size = sum(t.numel() * 4 for t in net.state_dict().values())
@@ -300,28 +209,24 @@ def _serialize(
     """The checkpoint file's bytes."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-        if not all(v.isfinite().all() for v in state.values() if v.is_floating_point()):
-            raise ValueError("a weight is beyond float16's range (65504); save with half=False")
+        state = artifacts.half_state(state)
     dtype = "float16" if half else "float32"
-    record = _plain(
-        {
-            "format": FORMAT,
-            "version": VERSION,
-            "key": cfg.key(),
-            "config": cfg.to_dict(),
-            "weights_sha256": weights_digest(state),
-            "history": [asdict(h) for h in history],
-            "metrics": dict(metrics),
-            "info": {
-                "torch": str(torch.__version__),
-                "created": time.time(),
-                **(info or {}),
-                "dtype": dtype,
-            },
-        }
+    record = artifacts.envelope(
+        FORMAT,
+        VERSION,
+        cfg.key(),
+        config=cfg.to_dict(),
+        weights_sha256=weights_digest(state),
+        history=[asdict(h) for h in history],
+        metrics=dict(metrics),
+        info={
+            "torch": str(torch.__version__),
+            "created": time.time(),
+            **(info or {}),
+            "dtype": dtype,
+        },
     )
-    payload = {**record, "state_dict": state, "record_sha256": record_digest(record)}
+    payload = artifacts.seal(record, state)
     buf = io.BytesIO()
     torch.save(payload, buf)
     return buf.getbuffer()
@@ -356,66 +261,17 @@ def _store(path: Path, data: memoryview) -> None:
     managed = _is_runs_folder(folder)
     if managed:
         runcache.make_room(folder, runcache.max_bytes(), len(data), keep={path})
-    failure: OSError | None = None
-    try:
-        _write_atomically(path, data)
-        return
-    except OSError as err:
-        failure = err
-    if failure.errno in (errno.ENOSPC, errno.EDQUOT) and managed:
+
+    def free_room() -> bool:  # a full disk: evict least recently used runs, then once more
+        if not managed:
+            return False
         log.warning("disk full while saving %s: evicting old runs and trying once more", path)
-        if runcache.free_space(folder, len(data), keep={path}):
-            try:
-                _write_atomically(path, data)
-                return
-            except OSError as err:
-                failure = err
-    raise _save_error(failure, path) from failure
+        return bool(runcache.free_space(folder, len(data), keep={path}))
 
-
-def _write_atomically(path: Path, data: memoryview) -> None:
-    """Write data to a locked temporary file beside path, sync it, and rename it over path."""
-    for _ in range(3):
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=runcache.TEMP_SUFFIX
-        )
-        if runcache.hold_temp(fd):  # locked: from now on no sweep deletes it
-            break
-        os.close(fd)  # a sweep deleted it before the lock was taken: make another
-    else:
-        raise OSError(errno.EAGAIN, "temporary files kept being removed", str(path.parent))
     try:
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-            os.replace(tmp, path)
-        finally:
-            os.close(fd)  # the lock is released only now, after the rename
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # the rename itself survives a power cut too
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    """Reserve the space first (a full disk fails here, before a byte is written), then write."""
-    view = memoryview(data).cast("B")
-    if view.nbytes and hasattr(os, "posix_fallocate"):
-        try:
-            os.posix_fallocate(fd, 0, view.nbytes)
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-                raise
-            # EOPNOTSUPP, EINVAL: a file system that cannot reserve; the writes will tell
-    while view.nbytes:
-        written = os.write(fd, view[:CHUNK])
-        view = view[written:]
+        artifacts.write_atomic(path, data, hold=runcache.hold_temp, on_full=free_room)
+    except OSError as err:
+        raise _save_error(err, path) from err
 
 
 def _save_error(err: OSError, path: Path) -> CheckpointSaveError:
@@ -659,29 +515,25 @@ def _check_payload(
             "key mismatch",
         )
     try:
-        canonical = _canonical(_record_fields(payload))  # plain data of a sane size, or refused
+        artifacts.canonical(artifacts.record_fields(payload))  # plain data of a sane size
         cfg = TrainConfig.from_dict(payload["config"])
         if cfg.key() != payload["key"]:
             raise _corrupt(f"{name}: its config does not match its key", "edited config")
-        model = build_model(
-            cfg.model, _shape(payload, cfg), cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight
-        )
+        model = build_model(cfg, _shape(payload, cfg))
         state = payload["state_dict"]
         if not isinstance(state, dict) or not all(
             isinstance(v, torch.Tensor) for v in state.values()
         ):
             raise ValueError("the weights are not a mapping of tensors")
         # float16 weights (bundled files) compute in float32 like every other model.
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        )
+        model.load_state_dict(artifacts.float_state(state))
         # Shapes are checked above; the checksum catches changed values.
         digest = payload.get("weights_sha256")
         if version >= 2 and not isinstance(digest, str):
             raise _corrupt(f"{name} is damaged: its checksum is missing", "no weights_sha256")
         if digest is not None and digest != weights_digest(state):
             raise _corrupt(f"{name}: its weights do not match their checksum", "weights_sha256")
-        if version >= 2 and payload.get("record_sha256") != _digest(canonical):
+        if version >= 2 and not artifacts.verify(payload):
             raise _corrupt(
                 f"{name} is damaged: its contents do not match their checksum", "record_sha256"
             )

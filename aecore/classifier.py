@@ -4,19 +4,16 @@ Trained on clean training images only; then its accuracy on corrupted, filtered 
 test images says how much class information each treatment keeps. Files look like checkpoints:
 float16 weights plus plain data, written atomically and read with torch.load(weights_only=True).
 Bundled ones (MNIST, Fashion-MNIST) live in checkpoints/classifiers/; others are trained on demand
-into <runs folder>/classifiers/. ClassifierTrainer trains them in a background thread.
+into <runs folder>/classifiers/. aecore.jobs trains them in the background.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,16 +22,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aecore import checkpoints
+from aecore import artifacts, checkpoints, settings
 from aecore.baselines import median_filter
+from aecore.corruptions import has_level
 from aecore.data import ImageDataset, load_dataset, to_float
 from aecore.evaluate import corrupted_test_set, reconstruct
 from aecore.models import Autoencoder
 
 FORMAT = "aecore-classifier"
-VERSION = 1
+VERSION = 2  # 2: aecore.artifacts' envelope (weights and record checksums); 1: no checksums
+READABLE_VERSIONS = (1, 2)  # the bundled classifiers are version 1 files
 ARCH = 1  # bump when SmallCNN changes: old files then no longer match any spec's key
-FOLDER = "classifiers"  # under the runs folder and under the bundled checkpoints folder
+FOLDER = settings.CLASSIFIER_FOLDER  # under the runs folder and under the bundled folder
 
 
 class SmallCNN(nn.Module):
@@ -101,7 +100,7 @@ class Classifier:
 def classifier_dirs() -> list[Path]:
     """Where classifiers are looked for: the runs folder first, then the bundled folder (read at
     call time, so tests that move either are obeyed)."""
-    return [checkpoints.runs_dir() / FOLDER, checkpoints.BUNDLED_DIR / FOLDER]
+    return [settings.current().runs_classifier_dir, checkpoints.BUNDLED_DIR / FOLDER]
 
 
 def train_classifier(
@@ -109,9 +108,11 @@ def train_classifier(
     spec: ClassifierSpec,
     on_progress: Callable[[float], None] = lambda fraction: None,
     device: torch.device | str = "cpu",
-) -> SmallCNN:
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SmallCNN | None:
     """Train a SmallCNN on ds's clean training images (cross-entropy, Adam); returns it in eval
-    mode on the CPU. on_progress gets the fraction of batches done."""
+    mode on the CPU, or None once should_stop() is true. on_progress gets the fraction of
+    batches done."""
     torch.manual_seed(spec.seed)
     c, h, _ = ds.shape
     model = SmallCNN(c, h, len(ds.classes)).to(device)
@@ -131,6 +132,8 @@ def train_classifier(
             opt.step()
             done += 1
             on_progress(done / steps)
+            if should_stop():
+                return None
     return model.cpu().eval()
 
 
@@ -148,34 +151,27 @@ def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> flo
 
 def _round_half(model: SmallCNN) -> SmallCNN:
     # The file holds float16; measure what it holds, not the float32 weights before saving.
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p.half().float())
-    return model
+    return artifacts.round_half_(model)
 
 
 def save_classifier(path: Path | str, clf: Classifier) -> Path:
-    """Write float16 weights and plain data atomically (temporary file, then os.replace)."""
+    """Write float16 weights and plain data atomically, sealed like a checkpoint
+    (aecore.artifacts: format, version, key, weights and record checksums)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().half() for k, v in clf.model.state_dict().items()}
+    state = artifacts.half_state({k: v.detach().cpu() for k, v in clf.model.state_dict().items()})
     c, h = clf.model.features[0].in_channels, clf.info["shape"][1]
-    payload = {
-        "format": FORMAT,
-        "version": VERSION,
-        "key": clf.spec.key(),
-        "spec": asdict(clf.spec),
-        "state_dict": state,
-        "info": {**clf.info, "channels": c, "side": h, "dtype": "float16"},
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    record = artifacts.envelope(
+        FORMAT,
+        VERSION,
+        clf.spec.key(),
+        spec=asdict(clf.spec),
+        weights_sha256=artifacts.weights_digest(state),
+        info={**clf.info, "channels": c, "side": h, "dtype": "float16"},
+    )
+    buf = io.BytesIO()
+    torch.save(artifacts.seal(record, state), buf)
+    artifacts.write_atomic(path, buf.getbuffer())
     return path
 
 
@@ -189,12 +185,31 @@ def load_classifier(path: Path | str) -> Classifier:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path.name} is not an aecore classifier")
     spec = ClassifierSpec(**payload["spec"])
-    if spec.key() != payload.get("key") or payload.get("version") != VERSION:
+    version = payload.get("version")
+    if (
+        spec.key() != payload.get("key")
+        or type(version) is not int
+        or version not in READABLE_VERSIONS
+    ):
         raise ValueError(f"{path.name} was made by another version of SmallCNN or its spec")
+    state = payload["state_dict"]
+    if version >= 2 and not _sealed(payload, state):
+        raise ValueError(f"{path.name} is damaged: its contents do not match their checksum")
     info = dict(payload["info"])
     model = SmallCNN(info["channels"], info["side"], len(info["classes"]))
-    model.load_state_dict({k: v.float() for k, v in payload["state_dict"].items()})
+    model.load_state_dict(artifacts.float_state(state))
     return Classifier(spec, model.eval(), info)
+
+
+def _sealed(payload: dict[str, Any], state: Any) -> bool:
+    """Whether a version 2 file's weights and record match their checksums."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return False
+    try:
+        ok = payload.get("weights_sha256") == artifacts.weights_digest(state)
+        return ok and artifacts.verify(payload)
+    except artifacts.NotPlain:
+        return False
 
 
 def find_classifier(spec: ClassifierSpec, dirs: list[Path] | None = None) -> Path | None:
@@ -210,10 +225,15 @@ def build_classifier(
     out_dir: Path | None = None,
     on_progress: Callable[[float], None] = lambda fraction: None,
     device: torch.device | str = "cpu",
-) -> Classifier:
-    """Train, round to float16, measure the clean test accuracy, save; returns the classifier."""
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Classifier | None:
+    """Train, round to float16, measure the clean test accuracy, save; returns the classifier
+    (None when should_stop() stopped the training: nothing is saved)."""
     t0 = time.perf_counter()
-    model = _round_half(train_classifier(ds, spec, on_progress, device))
+    trained = train_classifier(ds, spec, on_progress, device, should_stop)
+    if trained is None:
+        return None
+    model = _round_half(trained)
     seconds = time.perf_counter() - t0
     info = {
         "test_accuracy": accuracy(model, to_float(ds.test_images), ds.test_labels),
@@ -256,7 +276,7 @@ def accuracies(
     clean, noisy = corrupted_test_set(ds, corruption, level, "cpu", limit)
     labels = ds.test_labels[: len(clean)]
     out = {"clean": accuracy(model, clean, labels)}
-    if corruption != "none" and level > 0:
+    if has_level(corruption) and level > 0:
         out["corrupted"] = accuracy(model, noisy, labels)
         out["median 3x3"] = accuracy(model, median_filter(noisy, 3), labels)
     for name, ae in reconstructors.items():
@@ -268,64 +288,14 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-class ClassifierTrainer:
-    """Loads classifiers and trains missing ones in one background thread, for an app: callers
-    poll status() and result(); nothing here blocks on training. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="aecore-classifier")
-        self._lock = threading.Lock()
-        self._memory: dict[str, Classifier] = {}
-        self._futures: dict[str, Future] = {}
-        self._progress: dict[str, float] = {}
-
-    def result(self, spec: ClassifierSpec) -> Classifier | None:
-        """The classifier for spec from memory or disk, or None (not trained, or still training)."""
-        key = spec.key()
-        with self._lock:
-            if key in self._memory:
-                return self._memory[key]
-        path = find_classifier(spec)
-        if path is None:
-            return None
-        try:
-            clf = load_classifier(path)
-        except ValueError:
-            return None
-        with self._lock:
-            self._memory[key] = clf
-        return clf
-
-    def start(self, spec: ClassifierSpec) -> None:
-        """Train spec in the background unless it is already training (or trained)."""
-        key = spec.key()
-        with self._lock:
-            if key in self._futures and not self._futures[key].done():
-                return
-            self._progress[key] = 0.0
-            self._futures[key] = self._pool.submit(self._train, spec)
-
-    def _train(self, spec: ClassifierSpec) -> None:
-        key = spec.key()
-
-        def progress(fraction: float) -> None:
-            with self._lock:
-                self._progress[key] = fraction
-
-        clf = build_classifier(load_dataset(spec.dataset), spec, on_progress=progress)
-        with self._lock:
-            self._memory[key] = clf
-
-    def status(self, spec: ClassifierSpec) -> tuple[str, float, str | None]:
-        """(state, fraction done, error): state is "idle", "running", "done" or "failed"."""
-        key = spec.key()
-        with self._lock:
-            future, fraction = self._futures.get(key), self._progress.get(key, 0.0)
-        if future is None:
-            return "idle", 0.0, None
-        if not future.done():
-            return "running", fraction, None
-        err = future.exception()
-        if err is not None:
-            return "failed", fraction, f"{type(err).__name__}: {err}"
-        return "done", 1.0, None
+def run_job(
+    spec: ClassifierSpec,
+    on_epoch: Callable[[Any], None] = lambda stats: None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[float], None] = lambda fraction: None,
+) -> Classifier | None:
+    """Train and save spec's classifier as a background job (aecore.jobs runs it beside training
+    runs, with the same signature); None when should_stop() turned true first (nothing saved)."""
+    return build_classifier(
+        load_dataset(spec.dataset), spec, on_progress=on_batch, should_stop=should_stop
+    )

@@ -13,12 +13,11 @@ import json
 import re
 import sys
 from dataclasses import asdict, fields
-from pathlib import Path
 
 import torch
 
 from aecore.config import LEVEL_SAMPLINGS, LOSSES, OPTIMIZERS, TrainConfig
-from aecore.corruptions import CORRUPTIONS
+from aecore.corruptions import CORRUPTIONS, has_level
 from aecore.data import DATASETS, DatasetUnavailable, available_offline
 from aecore.models import MODELS, REGULARIZERS, build_model, count_params, summary
 
@@ -85,7 +84,8 @@ def cmd_list(args) -> dict:
 
 def cmd_summary(args) -> dict:
     shape = tuple(DATASETS[args.dataset].meta["shape"])
-    model = build_model(args.model, shape, args.latent, args.width)
+    cfg = TrainConfig(args.dataset, model=args.model, latent=args.latent, width=args.width)
+    model = build_model(cfg, shape)
     return {
         "model": args.model,
         "dataset": args.dataset,
@@ -100,7 +100,8 @@ def _config_from_args(args) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
-def _print_epoch(stats) -> None:
+def print_epoch(stats) -> None:
+    """One line per epoch on stderr (stdout keeps the report)."""
     kl = f" kl {stats.val_kl:.3f}" if stats.val_kl is not None else ""
     print(
         f"epoch {stats.epoch}/{stats.epochs}  train {stats.train_loss:.4f}  "
@@ -129,9 +130,9 @@ def cmd_train(args) -> dict:
 
     cfg = _config_from_args(args)
     if args.force:
-        ckpt, cached = train_and_save(cfg, on_epoch=_print_epoch, device=args.device), False
+        ckpt, cached = train_and_save(cfg, on_epoch=print_epoch, device=args.device), False
     else:
-        ckpt, cached = load_or_train(cfg, device=args.device, on_epoch=_print_epoch)
+        ckpt, cached = load_or_train(cfg, device=args.device, on_epoch=print_epoch)
     return _run_report(ckpt, cached)
 
 
@@ -143,7 +144,7 @@ def cmd_evaluate(args) -> dict:
     ckpt = load_checkpoint(args.checkpoint, args.device or "cpu")
     corruption = args.corruption or ckpt.config.corruption
     level = args.level if args.level is not None else ckpt.config.level
-    if corruption != "none":
+    if has_level(corruption):
         from aecore.corruptions import check_level
 
         check_level(corruption, level)
@@ -185,7 +186,7 @@ def cmd_pretrain(args) -> dict:
         print(f"== {entry.name}: {entry.purpose}", file=sys.stderr, flush=True)
 
     only = pretrain.sync_presets() if args.presets else args.only
-    done = pretrain.pretrain(only, _print_epoch, announce, args.device) if only != [] else []
+    done = pretrain.pretrain(only, print_epoch, announce, args.device) if only != [] else []
     return {
         "manifest": str(pretrain.MANIFEST),
         "bundled_bytes": pretrain.folder_bytes(),
@@ -197,26 +198,7 @@ def cmd_pretrain(args) -> dict:
     }
 
 
-def cmd_experiments(args) -> dict:
-    # experiments/ ships with the repository, next to the aecore package, not inside it.
-    root = Path(__file__).resolve().parent.parent
-    if not (root / "experiments" / "run.py").is_file():
-        raise UsageError(f"no experiments/run.py next to the aecore package (in {root})")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from experiments.run import run_all
-
-    out = run_all(quick=args.quick, only=args.only, out_dir=args.out, on_epoch=_print_epoch)
-    return {"results": str(out)}
-
-
-def build_parser() -> Parser:
-    parser = Parser(prog="python -m aecore", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    p = sub.add_parser("list", help="datasets, corruptions and models")
-    p.set_defaults(fn=cmd_list)
-
+def _add_summary(sub) -> None:
     p = sub.add_parser("summary", help="a model's layers and parameter count")
     p.add_argument("model", choices=MODELS.names())
     p.add_argument("--dataset", choices=DATASETS.names(), default="mnist")
@@ -224,6 +206,8 @@ def build_parser() -> Parser:
     p.add_argument("--width", type=int, default=256)
     p.set_defaults(fn=cmd_summary)
 
+
+def _add_train(sub) -> None:
     d = TrainConfig()
     p = sub.add_parser("train", help="train a configuration (or load it if trained before)")
     p.add_argument("--dataset", choices=DATASETS.names(), default=d.dataset)
@@ -251,6 +235,8 @@ def build_parser() -> Parser:
     p.add_argument("--force", action="store_true", help="retrain even if a checkpoint exists")
     p.set_defaults(fn=cmd_train)
 
+
+def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="test metrics of a saved checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--corruption", choices=CORRUPTIONS.names(), default=None)
@@ -258,6 +244,8 @@ def build_parser() -> Parser:
     p.add_argument("--device", type=device_arg, default=None)
     p.set_defaults(fn=cmd_evaluate)
 
+
+def _add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="rebuild the bundled checkpoints from their manifest")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these manifest entries")
     p.add_argument("--list", action="store_true", help="list the entries and check their files")
@@ -274,12 +262,16 @@ def build_parser() -> Parser:
     p.add_argument("--device", type=device_arg, default=None)
     p.set_defaults(fn=cmd_pretrain)
 
-    p = sub.add_parser("experiments", help="rerun the experiments; write RESULTS.md and figures")
-    p.add_argument("--quick", action="store_true", help="small data and few epochs (a smoke run)")
-    p.add_argument("--only", nargs="+", type=int, metavar="N", help="only these experiments")
-    p.add_argument("--out", default=None, help="output folder (default: experiments/)")
-    p.set_defaults(fn=cmd_experiments)
 
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m aecore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    p = sub.add_parser("list", help="datasets, corruptions and models")
+    p.set_defaults(fn=cmd_list)
+    for add in (_add_summary, _add_train, _add_evaluate, _add_pretrain):
+        add(sub)
+    # The experiments are not part of the package: `python -m experiments.run` runs them from
+    # the repository's root.
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object as last line")
     return parser

@@ -1,8 +1,8 @@
 """TrainConfig: everything that decides a training run. Frozen; its key() names the checkpoint.
 
-Validated on construction, so a config that exists is one that can train. Fields a model ignores
-are normalised (a conv model's latent size to 0, the level of "none" to 0) so that runs which
-would be identical share one key and one checkpoint.
+Validated on construction, so a config that exists is one that can train. Fields a run ignores
+are normalised (a conv model's latent size to 0, the level of a corruption without one to 0) so
+that runs which would be identical share one key and one checkpoint.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from aecore.corruptions import CORRUPTIONS, check_level
+from aecore.corruptions import CORRUPTIONS, check_level, has_level
 from aecore.data import DATASETS
-from aecore.models import MODELS, REGULARIZERS, check_shape
+from aecore.models import MODELS, REGULARIZERS, check_shape, has_weight, is_variational
 
 LOSSES = ("mse", "bce")
 # "fixed": every batch is corrupted at `level`; "uniform": each training batch draws its level
@@ -66,13 +66,17 @@ class TrainConfig:
             {"dataset": DATASETS, "corruption": CORRUPTIONS, "model": MODELS}[name][
                 getattr(self, name)
             ]
-        if self.corruption != "none":  # "none" takes any level and stores 0
+        if self.regularizer not in REGULARIZERS:
+            raise ValueError(
+                f"regularizer must be one of {', '.join(REGULARIZERS)}, got {self.regularizer!r}"
+            )
+        if has_level(self.corruption):  # one without a level takes any and stores 0
             check_level(self.corruption, self.level)
         meta = MODELS[self.model].meta
         unused = {
-            "latent": not meta.get("uses_latent", True),
-            "width": not meta.get("uses_width", False),
-            "reg_weight": self.regularizer == "none",
+            "latent": not meta["uses_latent"],
+            "width": not meta["uses_width"],
+            "reg_weight": not has_weight(self.regularizer),
         }
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
@@ -89,20 +93,16 @@ class TrainConfig:
                 f"level_sampling must be one of {', '.join(LEVEL_SAMPLINGS)}, "
                 f"got {self.level_sampling!r}"
             )
-        if self.regularizer not in REGULARIZERS:
-            raise ValueError(
-                f"regularizer must be one of {', '.join(REGULARIZERS)}, got {self.regularizer!r}"
-            )
-        if meta["family"] == "vae" and self.regularizer != "none":
+        if is_variational(self.model) and has_weight(self.regularizer):
             raise ValueError("a VAE is already regularised by its KL term; use regularizer 'none'")
         self._check_against_dataset(unused["latent"])
         normalised = {
-            "level": 0.0 if self.corruption == "none" else float(self.level),
+            "level": float(self.level) if has_level(self.corruption) else 0.0,
             "latent": 0 if unused["latent"] else self.latent,
             "width": 0 if unused["width"] else self.width,
             "reg_weight": 0.0 if unused["reg_weight"] else float(self.reg_weight),
             "lr": float(self.lr),
-            "level_sampling": "fixed" if self.corruption == "none" else self.level_sampling,
+            "level_sampling": self.level_sampling if has_level(self.corruption) else "fixed",
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -169,10 +169,11 @@ def config_from_strings(given: dict[str, str], base: TrainConfig) -> tuple[Train
         except ValueError as err:
             notes.append(f"{err}; showing the default, {values[name]!r}, instead")
     model_meta = MODELS[values["model"]].meta if values["model"] in MODELS.names() else {}
+    regularizer = values["regularizer"]
     unused = {
         "latent": not model_meta.get("uses_latent", True),
         "width": not model_meta.get("uses_width", False),
-        "reg_weight": values["regularizer"] == "none",
+        "reg_weight": regularizer in REGULARIZERS and not has_weight(regularizer),
     }
     for name, (low, high) in RANGES.items():
         if not unused.get(name):  # TrainConfig stores 0 in a field the model does not use
@@ -180,7 +181,7 @@ def config_from_strings(given: dict[str, str], base: TrainConfig) -> tuple[Train
     if not unused["latent"] and values["dataset"] in DATASETS.names():
         pixels = math.prod(DATASETS[values["dataset"]].meta["shape"])
         values["latent"] = _clamped("latent", values["latent"], 1, pixels, notes)
-    if values["corruption"] in CORRUPTIONS.names() and values["corruption"] != "none":
+    if values["corruption"] in CORRUPTIONS.names() and has_level(values["corruption"]):
         meta = CORRUPTIONS[values["corruption"]].meta
         values["level"] = _clamped("level", values["level"], meta["min"], meta["max"], notes)
     try:
@@ -244,14 +245,13 @@ def describe_run(cfg: TrainConfig, base: TrainConfig | None = None) -> str:
     code 64, sparse 0.0001 (10 epochs, lr 0.01)"."""
     model = re.sub(r"-N\b", f"-{cfg.latent}", _short(MODELS[cfg.model].label))  # JANet-N
     parts = [f"{model} on {_short(DATASETS[cfg.dataset].label)}"]
-    meta = CORRUPTIONS[cfg.corruption].meta
-    if meta["max"] > meta["min"]:
+    if has_level(cfg.corruption):
         parts.append(f"{_short(CORRUPTIONS[cfg.corruption].label)} {cfg.level:g}")
     else:
         parts.append("no corruption")
     if cfg.latent:
         parts.append(f"code {cfg.latent}")
-    if cfg.regularizer != "none":
+    if has_weight(cfg.regularizer):
         parts.append(f"{cfg.regularizer} {cfg.reg_weight:g}")
     name = ", ".join(parts)
     if base is not None:

@@ -4,8 +4,10 @@
 same device, so the same seed gives the same corruption. Pixel-wise corruptions hit all channels of
 a pixel together, as a dead or saturated sensor pixel would.
 
-Each entry's meta gives the level's name, range, default and slider step; `check_level` turns an
-out-of-range level into a ValueError that names the range.
+Each entry's meta gives the level's name, range, default and slider step; `has_level`, False only
+for a corruption that leaves images as they are (its level means nothing and is stored as 0); and
+`random`, False for one that draws nothing from the generator (blur).
+`check_level` turns an out-of-range level into a ValueError that names the range.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from torchvision.transforms.v2 import functional as TF
 
 from aecore.registry import Registry
 
-CORRUPTIONS = Registry("corruption")
+CORRUPTIONS = Registry(
+    "corruption",
+    required=("label", "level_name", "min", "max", "default", "step"),
+    defaults={"has_level": True, "integer": False, "random": True},
+)
+
+
+def has_level(name: str) -> bool:
+    """Whether the corruption takes a level (False: it changes nothing, so no level applies)."""
+    return bool(CORRUPTIONS[name].meta["has_level"])
 
 
 def check_level(name: str, level: float) -> float:
@@ -43,7 +54,15 @@ def _pixel_uniform(images: torch.Tensor, generator: torch.Generator) -> torch.Te
 
 
 @CORRUPTIONS.register(
-    "none", label="None (plain autoencoder)", level_name="level", min=0, max=0, default=0, step=1
+    "none",
+    label="None (plain autoencoder)",
+    level_name="level",
+    min=0,
+    max=0,
+    default=0,
+    step=1,
+    has_level=False,
+    random=False,
 )
 def no_corruption(images: torch.Tensor, level: float, generator: torch.Generator):
     return images
@@ -146,6 +165,7 @@ def block(images: torch.Tensor, side: float, generator: torch.Generator):
     max=5.0,
     default=1.5,
     step=0.1,
+    random=False,
 )
 def blur(images: torch.Tensor, sigma: float, generator: torch.Generator):
     """Gaussian blur; the kernel spans +-3 sigma, cut to the image size (deterministic)."""

@@ -10,7 +10,7 @@ downloaded by torchvision unless `AECORE_OFFLINE=1`.
 
 from __future__ import annotations
 
-import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +20,6 @@ import numpy as np
 import torch
 
 from aecore.registry import Registry
-
-DATASETS = Registry("dataset")
 
 
 class DatasetUnavailable(RuntimeError):
@@ -50,11 +48,15 @@ class ImageDataset:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("AECORE_DATA_DIR") or Path.home() / ".cache" / "aecore" / "data")
+    from aecore import settings  # the one reader of the environment
+
+    return settings.current().data_dir
 
 
 def offline() -> bool:
-    return os.environ.get("AECORE_OFFLINE", "") not in ("", "0", "false", "False")
+    from aecore import settings
+
+    return settings.current().offline
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -69,27 +71,25 @@ def _nchw(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
 
 
-def _torchvision(cls_name: str, label: str, root: Path):
+# What a dataset's function returns: train images, train labels, test images, test labels (uint8
+# (N, C, H, W) and int64 (N,)) and the class names. load_dataset names and caches it.
+Splits = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]
+
+
+class _NotOnDisk(Exception):
+    """torchvision found no copy and could not download one; load_dataset words the message,
+    since the entry's meta (its label) is there."""
+
+
+def _torchvision(cls_name: str, root: Path) -> Splits:
+    """Both splits of a torchvision dataset kept under root in torchvision's own layout."""
     from torchvision import datasets
 
     cls = getattr(datasets, cls_name)
-    download = not offline()
     try:
-        splits = [cls(str(root), train=train, download=download) for train in (True, False)]
+        train, test = (cls(str(root), train=t, download=not offline()) for t in (True, False))
     except (RuntimeError, URLError, OSError) as err:
-        how = (
-            "unset AECORE_OFFLINE to let torchvision download it"
-            if not download
-            else "connect to the internet so torchvision can download it"
-        )
-        why = "downloads are switched off here" if not download else "no connection, it seems"
-        raise DatasetUnavailable(
-            f"{label} is not on this computer and could not be downloaded ({why}). The "
-            "built-in Digits 8x8 dataset works without it: pick it under Dataset.",
-            f"{label} is not in {root} and could not be downloaded ({err}). Either {how}, "
-            "or set AECORE_DATA_DIR to a folder that holds it in torchvision's layout.",
-        ) from err
-    train, test = splits
+        raise _NotOnDisk(err) from err
     return (
         _nchw(train.data),
         torch.as_tensor(train.targets, dtype=torch.int64),
@@ -99,30 +99,42 @@ def _torchvision(cls_name: str, label: str, root: Path):
     )
 
 
-# `train_size`: training images (the cost estimate of a run needs it before the data loads).
-@DATASETS.register(
-    "digits", label="Digits 8x8 (bundled, offline)", shape=(1, 8, 8), train_size=1500
+# One registered function per dataset; its meta holds every fact the rest of aecore reads:
+# `label`; `shape` (C, H, W); `folder`, where torchvision keeps it under the data folder (None: it
+# is bundled with a dependency); `train_size` and `test_size`, its images (the cost estimate of a
+# run needs them before the data loads).
+DATASETS = Registry(
+    "dataset",
+    required=("label", "shape", "train_size", "test_size"),
+    defaults={"folder": None},
 )
-def load_digits(root: Path) -> ImageDataset:
+
+
+@DATASETS.register(
+    "digits",
+    label="Digits 8x8 (bundled, offline)",
+    shape=(1, 8, 8),
+    train_size=1500,
+    test_size=297,
+)
+def load_digits(root: Path) -> Splits:
     """scikit-learn's 1,797 handwritten digits: ships with the package, needs no network."""
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
     images = torch.from_numpy(np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8))
     labels = torch.from_numpy(bunch.target.astype(np.int64))
-    # A fixed split: the last 297 images (about a sixth) are the test set.
-    n_train = 1500
+    n_train = DATASETS["digits"].meta["train_size"]  # a fixed split: the last 297 are the test set
     images = images.unsqueeze(1)
     classes = tuple(str(d) for d in range(10))
-    return ImageDataset(
-        "digits", images[:n_train], labels[:n_train], images[n_train:], labels[n_train:], classes
-    )
+    return images[:n_train], labels[:n_train], images[n_train:], labels[n_train:], classes
 
 
-# `folder`: where torchvision keeps the dataset under the data folder (none: it is bundled).
-@DATASETS.register("mnist", label="MNIST", shape=(1, 28, 28), folder="MNIST", train_size=60000)
-def load_mnist(root: Path) -> ImageDataset:
-    return ImageDataset("mnist", *_torchvision("MNIST", "MNIST", root))
+@DATASETS.register(
+    "mnist", label="MNIST", shape=(1, 28, 28), folder="MNIST", train_size=60000, test_size=10000
+)
+def load_mnist(root: Path) -> Splits:
+    return _torchvision("MNIST", root)
 
 
 @DATASETS.register(
@@ -131,9 +143,23 @@ def load_mnist(root: Path) -> ImageDataset:
     shape=(1, 28, 28),
     folder="FashionMNIST",
     train_size=60000,
+    test_size=10000,
 )
-def load_fashion_mnist(root: Path) -> ImageDataset:
-    return ImageDataset("fashion_mnist", *_torchvision("FashionMNIST", "Fashion-MNIST", root))
+def load_fashion_mnist(root: Path) -> Splits:
+    return _torchvision("FashionMNIST", root)
+
+
+@DATASETS.register(
+    "kmnist",
+    label="Kuzushiji-MNIST",
+    shape=(1, 28, 28),
+    folder="KMNIST",
+    train_size=60000,
+    test_size=10000,
+)
+def load_kmnist(root: Path) -> Splits:
+    """Ten cursive hiragana (Clanuwat et al. 2018), drawn like MNIST's digits."""
+    return _torchvision("KMNIST", root)
 
 
 @DATASETS.register(
@@ -142,9 +168,32 @@ def load_fashion_mnist(root: Path) -> ImageDataset:
     shape=(3, 32, 32),
     folder="cifar-10-batches-py",
     train_size=50000,
+    test_size=10000,
 )
-def load_cifar10(root: Path) -> ImageDataset:
-    return ImageDataset("cifar10", *_torchvision("CIFAR10", "CIFAR-10", root))
+def load_cifar10(root: Path) -> Splits:
+    return _torchvision("CIFAR10", root)
+
+
+def _unavailable(label: str, root: Path, err: BaseException | None) -> DatasetUnavailable:
+    download = not offline()
+    how = (
+        "unset AECORE_OFFLINE to let torchvision download it"
+        if not download
+        else "connect to the internet so torchvision can download it"
+    )
+    why = "downloads are switched off here" if not download else "no connection, it seems"
+    bundled = [_short(e.label) for e in DATASETS if e.meta["folder"] is None]
+    return DatasetUnavailable(
+        f"{_short(label)} is not on this computer and could not be downloaded ({why}). The "
+        f"built-in {bundled[0]} dataset works without it: pick it under Dataset.",
+        f"{_short(label)} is not in {root} and could not be downloaded ({err}). Either {how}, "
+        "or set AECORE_DATA_DIR to a folder that holds it in torchvision's layout.",
+    )
+
+
+def _short(label: str) -> str:
+    """A label without its parenthesis: "CIFAR-10 (colour)" -> "CIFAR-10"."""
+    return re.sub(r"\s*\(.*?\)", "", label).strip()
 
 
 _cache: dict[tuple[str, str], ImageDataset] = {}
@@ -165,7 +214,12 @@ def load_dataset(name: str, root: Path | str | None = None) -> ImageDataset:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
         if key not in _cache:
-            _cache[key] = entry.fn(root)
+            try:
+                splits = entry.fn(root)
+            except _NotOnDisk as missing:
+                cause = missing.__cause__  # torchvision's error: the log shows it
+                raise _unavailable(entry.label, root, cause) from cause
+            _cache[key] = ImageDataset(name, *splits)
         return _cache[key]
 
 
@@ -174,5 +228,5 @@ def available_offline(name: str, root: Path | str | None = None) -> bool:
     root = Path(root) if root is not None else data_dir()
     if name not in DATASETS:
         return False
-    folder = DATASETS[name].meta.get("folder")  # None: bundled with a dependency
+    folder = DATASETS[name].meta["folder"]  # None: bundled with a dependency
     return folder is None or (root / folder).exists()

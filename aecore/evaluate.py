@@ -32,12 +32,12 @@ from pathlib import Path
 import torch
 
 from aecore.baselines import PCABasis, fit_pca, median_filter, pca_reconstruct
-from aecore.corruptions import corrupt
+from aecore.corruptions import corrupt, has_level
 from aecore.data import ImageDataset, to_float
+from aecore.losses import batch_terms, has_conv
 from aecore.metrics import mse, psnr, ssim
-from aecore.models import Autoencoder
+from aecore.models import Autoencoder, needs_input_grad
 from aecore.quality import output_spread
-from aecore.train import batch_terms, has_conv
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def corrupted_test_set(
     """(clean, noisy) test images, the noise drawn with TEST_SEED."""
     clean = to_float(ds.test_images[:limit]).to(device)
     gen = torch.Generator(device).manual_seed(TEST_SEED)
-    return clean, corrupt(corruption, clean, level, gen) if corruption != "none" else clean
+    return clean, corrupt(corruption, clean, level, gen) if has_level(corruption) else clean
 
 
 def _quality(prefix: str, x: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
@@ -145,23 +145,25 @@ class _KeepOutput:
 def _one_pass(model: Autoencoder) -> bool:
     """Whether the loss and the reconstruction can share a forward pass: the base class's
     loss_terms, forward and reconstruct (not a VAE, whose loss samples its code), and no
-    contractive penalty (which needs a graph)."""
+    penalty that needs a graph (the contractive one)."""
     cls = type(model)
     return (
         cls.loss_terms is Autoencoder.loss_terms
         and cls.forward is Autoencoder.forward
         and cls.reconstruct is Autoencoder.reconstruct
-        and model.regularizer != "contractive"
+        and not needs_input_grad(model.regularizer)
     )
 
 
-def _terms_and_reconstruction(model: Autoencoder, x, target, loss: str, one_pass: bool):
+def _terms_and_reconstruction(
+    model: Autoencoder, x, target, loss: str, one_pass: bool, generator: torch.Generator
+):
     """(loss terms, reconstruction) of one batch, equal to batch_terms(...) and
-    model.reconstruct(x)."""
+    model.reconstruct(x); noise inside the loss draws from `generator`."""
     if not one_pass:
-        return batch_terms(model, x, target, loss), model.reconstruct(x)
+        return batch_terms(model, x, target, loss, generator), model.reconstruct(x)
     keep = _KeepOutput(model)
-    terms = Autoencoder.loss_terms(keep, x, target, loss)
+    terms = Autoencoder.loss_terms(keep, x, target, loss, generator)
     return terms, model.activate(keep.raw).clamp(0.0, 1.0)
 
 
@@ -194,23 +196,22 @@ def evaluate(
     if net is not model:
         model.eval()
     one_pass = _one_pass(net)
-    # The contractive penalty's estimate needs autograd (batch_terms turns it on briefly).
-    context = torch.no_grad() if net.regularizer == "contractive" else torch.inference_mode()
-    net.generator = torch.Generator(device).manual_seed(TEST_SEED + 1)
+    # A contractive penalty's estimate needs autograd (batch_terms turns it on briefly).
+    grad = needs_input_grad(net.regularizer)
+    context = torch.no_grad() if grad else torch.inference_mode()
+    # This call's own generator, passed down: `net` may be a cached model other threads use.
+    generator = torch.Generator(device).manual_seed(TEST_SEED + 1)
     channels_last = device.type == "cpu" and has_conv(net)  # as _inference_model made it
     sums: dict[str, float] = {}
     recon = []
-    try:
-        with context:
-            for x, target in zip(noisy.split(batch), clean.split(batch), strict=True):
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                terms, x_hat = _terms_and_reconstruction(net, x, target, loss, one_pass)
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * len(x)
-                recon.append(x_hat.contiguous())
-    finally:
-        net.generator = None
+    with context:
+        for x, target in zip(noisy.split(batch), clean.split(batch), strict=True):
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            terms, x_hat = _terms_and_reconstruction(net, x, target, loss, one_pass, generator)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(x)
+            recon.append(x_hat.contiguous())
     out = {f"test_{'loss' if k == 'loss' else k}": v / len(clean) for k, v in sums.items()}
     recon = torch.cat(recon)
     out |= _quality("", recon, clean) | output_spread(recon, clean)  # spread: aecore.quality

@@ -14,12 +14,13 @@ slow page (a long sweep) never holds the others up for long.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-DEFAULT_SLOTS = 2  # page runs computing at once (AECORE_PAGE_SLOTS); about one per core
+from aecore import settings
+
+DEFAULT_SLOTS = settings.DEFAULT_PAGE_SLOTS  # page runs computing at once (AECORE_PAGE_SLOTS)
 MAX_WAIT = 10.0  # seconds a run waits for a slot before it goes ahead anyway
 
 
@@ -43,12 +44,5 @@ class Gate:
                 self._sem.release()
 
 
-def _slots_from_env() -> int:
-    try:
-        return max(1, int(os.environ.get("AECORE_PAGE_SLOTS", DEFAULT_SLOTS)))
-    except ValueError:
-        return DEFAULT_SLOTS
-
-
 # One gate per process: every session's script thread passes through it.
-page_gate = Gate(_slots_from_env())
+page_gate = Gate(settings.current().page_slots)

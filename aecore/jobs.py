@@ -14,6 +14,10 @@ A run has two timed phases: training (started .. trained, the last epoch's end) 
 against the baselines (trained .. finished, which includes saving the checkpoint); a snapshot
 gives both as train_seconds and test_seconds, and a finished run's checkpoint carries
 info["test_seconds"] (in memory; the file's info has train_seconds only).
+
+One runner for every kind of background work: a task is a TrainConfig (a training run) or a
+ClassifierSpec (the Compare page's classifier); KINDS says, per task type, how to run it, find
+it on disk and name it, so both share the queue, the limits, cancelling and the polling page.
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from aecore import cost, runcache
+from aecore import classifier, cost, runcache
 from aecore.checkpoints import Checkpoint, CheckpointError, load_for, runs_dir
+from aecore.classifier import Classifier, ClassifierSpec
 from aecore.config import TrainConfig
+from aecore.corruptions import has_level
 from aecore.data import DatasetUnavailable
+from aecore.history import EpochStats
 from aecore.runs import train_and_save
-from aecore.train import EpochStats, TrainingDiverged
+from aecore.train import TrainingDiverged
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,37 @@ SESSION_HISTORY = 10  # finished jobs remembered per session (unfinished ones ar
 # so without a bound a long-lived server would keep every model any visitor ever opened.
 MAX_SESSIONS = 512
 
-Runner = Callable[..., Checkpoint | None]  # train_and_save's signature
+Task = TrainConfig | ClassifierSpec
+Runner = Callable[..., Any]  # train_and_save's signature: (task, on_epoch, should_stop, on_batch)
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """How the runner treats one type of task. A task has key() and is frozen (hashable)."""
+
+    run: Runner  # trains; returns the result (with .model and .info), or None when stopped
+    load: Callable[[Any], Any | None]  # the result trained before (from disk), or None
+    label: Callable[[Any], str]  # a name for people: logs and the restart notice
+    check: Callable[[Any, float], None] | None = None  # raises cost.OverBudget
+
+
+def _load_classifier(spec: ClassifierSpec) -> Classifier | None:
+    path = classifier.find_classifier(spec)
+    if path is None:
+        return None
+    try:
+        return classifier.load_classifier(path)
+    except ValueError:  # unreadable or stale: counts as not trained, so it trains again
+        return None
+
+
+def default_kinds(runner: Runner = train_and_save) -> dict[type, TaskKind]:
+    return {
+        TrainConfig: TaskKind(runner, load_for, _label, cost.check_budget),
+        ClassifierSpec: TaskKind(
+            classifier.run_job, _load_classifier, lambda s: f"classifier for {s.dataset}"
+        ),
+    }
 
 
 class JobRejected(Exception):
@@ -76,7 +114,7 @@ class JobSnapshot:
     history: tuple[EpochStats, ...]
     error: str | None  # user-facing message when status == "failed"
     position: int | None  # 1-based place in the queue while queued, else None
-    checkpoint: Checkpoint | None  # set when status == "done"
+    checkpoint: Checkpoint | Classifier | None  # the result, set when status == "done"
     cached: bool  # done without training: found in memory or on disk
     subscribers: int  # sessions waiting for this run
     submitted: float  # time.time() stamps
@@ -107,7 +145,7 @@ class JobSnapshot:
 class Job:
     """A handle on one run. Read it with snapshot(); all fields below are guarded by the lock."""
 
-    def __init__(self, manager: JobManager, cfg: TrainConfig) -> None:
+    def __init__(self, manager: JobManager, cfg: Task) -> None:
         self.key = cfg.key()
         self.config = cfg
         self._manager = manager
@@ -117,7 +155,7 @@ class Job:
         self._fraction = 0.0
         self._history: list[EpochStats] = []
         self._error: str | None = None
-        self._checkpoint: Checkpoint | None = None
+        self._checkpoint: Checkpoint | Classifier | None = None
         self._cached = False
         self._subscribers: set[str] = set()
         self._submitted = time.time()
@@ -216,6 +254,7 @@ class JobManager:
         max_queue: int = 16,
         per_session: int = 2,
         runner: Runner = train_and_save,
+        kinds: dict[type, TaskKind] | None = None,
         memory_items: int = 32,
         memory_bytes: int = 256 * 2**20,
         budget_seconds: float | None = None,
@@ -230,7 +269,7 @@ class JobManager:
         self.memory_bytes = memory_bytes
         self.budget_seconds = budget_seconds
         self.grace_seconds = grace_seconds
-        self._runner = runner
+        self._kinds = kinds or default_kinds(runner)  # runner: how a TrainConfig trains
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # a job was queued, or stop() was called
         self._stopping = False
@@ -258,7 +297,7 @@ class JobManager:
 
     # -- submitting -------------------------------------------------------------------------
 
-    def submit(self, cfg: TrainConfig, session: str, visitor: str | None = None) -> Job:
+    def submit(self, cfg: Task, session: str, visitor: str | None = None) -> Job:
         """The job for cfg: a finished one at once if it was trained before, the live one if it is
         already queued or running, else a new queued one. Raises QueueFull, SessionLimit or
         RunTooLong. `visitor` (default: the session) is whom the limits count."""
@@ -299,13 +338,23 @@ class JobManager:
             self._wake.notify()
             return job
 
-    def _check_budget(self, cfg: TrainConfig) -> None:
+    def _check_budget(self, cfg: Task) -> None:
         if self.budget_seconds is None:
             return
         try:
-            cost.check_budget(cfg, self.budget_seconds)
+            check = self._kind(cfg).check
+            if check is not None:
+                check(cfg, self.budget_seconds)
         except cost.OverBudget as err:
             raise RunTooLong(str(err)) from None
+
+    def _kind(self, task: Any) -> TaskKind:
+        if type(task) not in self._kinds:
+            raise TypeError(f"no runner for {type(task).__name__}; known: {list(self._kinds)}")
+        return self._kinds[type(task)]
+
+    def _label(self, job: Job) -> str:
+        return self._kind(job.config).label(job.config)
 
     def _live(self, key: str) -> Job | None:
         job = self._jobs.get(key)
@@ -412,10 +461,10 @@ class JobManager:
     def _run(self, job: Job) -> None:
         number = job._number
         # One line per training run: operators (and the load test) count runs with it.
-        log.info("training run %d started: %s (key %s)", number, _label(job.config), job.key)
+        log.info("training run %d started: %s (key %s)", number, self._label(job), job.key)
         ckpt, error = None, None
         try:
-            ckpt = self._runner(
+            ckpt = self._kind(job.config).run(
                 job.config,
                 on_epoch=lambda stats: self._on_epoch(job, stats),
                 should_stop=job._cancel.is_set,
@@ -509,7 +558,7 @@ class JobManager:
             job = self._jobs.get(key)
             return len(job._subscribers) if job is not None else 0
 
-    def result(self, cfg: TrainConfig) -> Checkpoint | None:
+    def result(self, cfg: Task) -> Checkpoint | Classifier | None:
         """The finished run for cfg from memory, else from disk, else None (not trained).
 
         A file on disk that fails its checks is never returned (see checkpoints.load_for): the
@@ -523,7 +572,7 @@ class JobManager:
             if ckpt.info.get("path"):
                 runcache.touch(ckpt.info["path"])  # in use: the disk cache must keep it too
             return ckpt
-        ckpt = load_for(cfg)
+        ckpt = self._kind(cfg).load(cfg)
         if ckpt is None:
             return None
         with self._lock:
@@ -558,7 +607,7 @@ class JobManager:
         if self._state_file is None:
             return
         live = [
-            {"visitor": j._owner, "label": _label(j.config), "key": j.key}
+            {"visitor": j._owner, "label": self._label(j), "key": j.key}
             for j in [*self._running, *self._queued]
             if not j._cancel.is_set()
         ]
@@ -657,5 +706,5 @@ def _read_state(path: Path | None) -> dict[str, list[str]]:
 
 
 def _label(cfg: TrainConfig) -> str:
-    level = "" if cfg.corruption == "none" else f" {cfg.level:g}"
+    level = f" {cfg.level:g}" if has_level(cfg.corruption) else ""
     return f"{cfg.model} on {cfg.dataset}, {cfg.corruption}{level}, {cfg.epochs} epoch(s)"

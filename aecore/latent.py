@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from aecore.baselines import principal_axes
 from aecore.data import to_float
 from aecore.models import Autoencoder
 
@@ -63,11 +64,7 @@ def pca_2d(codes: torch.Tensor, max_fit: int = TSNE_MAX_POINTS, dims: int = 2) -
     """
     x = codes.double()
     fit = x[:max_fit]
-    mean = fit.mean(0)
-    _, _, vh = torch.linalg.svd(fit - mean, full_matrices=False)
-    axes = vh[:dims]
-    signs = torch.sign(axes.gather(1, axes.abs().argmax(1, keepdim=True)))
-    axes = axes * torch.where(signs == 0, 1.0, signs)
+    mean, axes, _ = principal_axes(fit, min(dims, *fit.shape))
     out = (x - mean) @ axes.T
     if out.shape[1] < dims:  # fewer rows or columns than dims: pad with zeros
         out = torch.cat([out, out.new_zeros(len(out), dims - out.shape[1])], 1)

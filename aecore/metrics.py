@@ -2,10 +2,47 @@
 
 All inputs are float tensors of shape (N, C, H, W) with values in [0, data_range] (normally
 [0, 1]); every metric returns one value per image, shape (N,), on the input's device.
+METHODS and METRICS name the keys of a run's test metrics (test_psnr_noisy, ...) for tables and
+charts.
 """
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method behind a run's test metrics (aecore.evaluate): `label` names its row in a
+    table, `short` its line in a chart. corrupted_only: it is compared only on corrupted inputs
+    (without corruption the input is the target itself, and filtering it only loses detail)."""
+
+    label: str
+    short: str
+    corrupted_only: bool = False
+
+
+# The one table of the metric keys' names: test_<metric><suffix>, e.g. test_psnr_median3.
+METHODS: dict[str, Method] = {
+    "": Method("Autoencoder", "Autoencoder"),
+    "_noisy": Method("Corrupted input", "Corrupted input", corrupted_only=True),
+    "_median3": Method("Median filter 3x3", "Median 3x3", corrupted_only=True),
+    "_median5": Method("Median filter 5x5", "Median 5x5", corrupted_only=True),
+    "_pca": Method("PCA, k = code size", "PCA"),
+}
+# metric -> (column label, display format); the order of a metrics table's columns.
+METRICS: dict[str, tuple[str, str]] = {
+    "psnr": ("PSNR (dB)", "{:.2f}"),
+    "ssim": ("SSIM", "{:.3f}"),
+    "mse": ("MSE", "{:.4f}"),
+}
+
+
+def metric_key(metric: str, suffix: str = "") -> str:
+    """The key of a test metric: metric_key("psnr", "_median3") == "test_psnr_median3"."""
+    return f"test_{metric}{suffix}"
+
 
 # skimage.metrics.structural_similarity defaults (Wang et al. 2004 constants, uniform window).
 SSIM_WIN = 7

@@ -7,6 +7,7 @@ per pixel for autoencoders, nats per image for VAEs.
 from __future__ import annotations
 
 import io
+import itertools
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -15,22 +16,16 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import torch
-from torchvision.utils import make_grid, save_image
+from PIL import Image, ImageDraw, ImageFont
 
-from aecore.train import EpochStats
+from aecore.history import EpochStats
+from aecore.metrics import METHODS, METRICS, metric_key
 
 PAD = 2  # pixels of white between tiles
 CELL_PX = 84  # on-screen size of one tile: 28x28 MNIST at 3x, 8x8 digits at ~10x
+LABEL_PX = 150  # labelled_png: the label column
+LABELLED_PAD = 4  # labelled_png: white pixels after each tile
 FONT = {"size": 14}
-
-# Rows of the metrics table: checkpoint metric suffix -> what the row is.
-METHODS = {
-    "": "Autoencoder",
-    "_noisy": "Corrupted input",
-    "_median3": "Median filter 3x3",
-    "_median5": "Median filter 5x5",
-    "_pca": "PCA, k = code size",
-}
 
 
 NARROW = set("fijlrt.,:;|'!()[] ")
@@ -73,10 +68,41 @@ def _stack_rows(rows: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     return batch, n
 
 
-def _grid_array(batch: torch.Tensor, per_row: int) -> np.ndarray:
-    """make_grid (3, H', W') -> uint8 (H', W', 3); grayscale becomes three equal channels."""
-    grid = make_grid(batch, nrow=per_row, padding=PAD, pad_value=1.0)
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+def _nearest(batch: torch.Tensor, side: int) -> torch.Tensor:
+    """Each image scaled to side x side without smoothing, picking the pixels Pillow's NEAREST
+    resize picks (the source pixel under each target pixel's centre)."""
+    h, w = batch.shape[-2:]
+    return batch[:, :, _sources(h, side)][:, :, :, _sources(w, side)]
+
+
+def _sources(size: int, side: int) -> torch.Tensor:
+    """The source pixel of each of `side` target pixels, summed up step by step in floats as
+    Pillow does (8 -> 84 then picks pixel 0 for target 10, where exact maths would pick 1)."""
+    step = size / side
+    centres = itertools.accumulate([step] * (side - 1), initial=0.5 * step)
+    return torch.tensor([min(int(x), size - 1) for x in centres])
+
+
+def grid_pixels(
+    images: torch.Tensor, per_row: int, pad: int = PAD, tile_px: int | None = None
+) -> np.ndarray:
+    """The one image-grid renderer: images (N, C, H, W) in [0, 1] as uint8 (H', W', 3) tiles,
+    per_row to a row, with `pad` white pixels around and between them (torchvision make_grid's
+    layout); grayscale becomes three equal channels. tile_px: each tile scaled to that square
+    first (nearest pixel). image_grid, tiles, grid_png and labelled_png all draw with it."""
+    batch = images.detach().float().cpu().clamp(0, 1)
+    if tile_px is not None:
+        batch = _nearest(batch, tile_px)
+    if batch.shape[1] == 1:
+        batch = batch.expand(-1, 3, -1, -1)
+    n, _, h, w = batch.shape
+    across = max(1, min(per_row, n))
+    down = -(-n // across)
+    canvas = torch.ones(3, down * (h + pad) + pad, across * (w + pad) + pad)
+    for i, tile in enumerate(batch):
+        top, left = pad + (i // across) * (h + pad), pad + (i % across) * (w + pad)
+        canvas[:, top : top + h, left : left + w] = tile
+    return (canvas.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
 
 
 def image_grid(
@@ -87,7 +113,7 @@ def image_grid(
 ) -> go.Figure:
     """One figure: a labelled row of images per entry, e.g. Original / Corrupted / Reconstructed."""
     batch, n = _stack_rows(rows)
-    image = _grid_array(batch, n)
+    image = grid_pixels(batch, n)
     h, w = batch.shape[-2:]
     fig = px.imshow(image, binary_string=True)  # a PNG inside the JSON: small for big grids
     scale = cell_px / max(h, w)
@@ -118,7 +144,7 @@ def image_grid(
 def tiles(images: torch.Tensor, per_row: int, title: str | None = None, cell_px: int = 48):
     """An unlabelled square-ish mosaic of images (N, C, H, W): manifold grids, VAE samples."""
     batch = images.detach().float().cpu().clamp(0, 1)
-    image = _grid_array(batch, per_row)
+    image = grid_pixels(batch, per_row)
     fig = px.imshow(image, binary_string=True)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -139,8 +165,28 @@ def tiles(images: torch.Tensor, per_row: int, title: str | None = None, cell_px:
 def grid_png(rows: Mapping[str, torch.Tensor]) -> bytes:
     """The same rows as image_grid, as PNG bytes for a download (no labels: row order = keys)."""
     batch, n = _stack_rows(rows)
+    return _png(Image.fromarray(grid_pixels(batch, n)))
+
+
+def labelled_png(rows: Mapping[str, torch.Tensor], tile_px: int = CELL_PX) -> bytes:
+    """One PNG: a row per entry, its label on the left (LABEL_PX wide), tiles scaled up to
+    tile_px without smoothing, LABELLED_PAD white pixels after each (the Home page's picture)."""
+    batch, n = _stack_rows(rows)
+    tiles = grid_pixels(batch, n, pad=LABELLED_PAD, tile_px=tile_px)[LABELLED_PAD:, LABELLED_PAD:]
+    canvas = Image.new("RGB", (LABEL_PX + tiles.shape[1], tiles.shape[0]), "white")
+    canvas.paste(Image.fromarray(tiles), (LABEL_PX, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=15)
+    for r, label in enumerate(rows):
+        text = label.replace(" (", "\n(")  # "Corrupted (p = 0.5)" on two lines
+        middle = r * (tile_px + LABELLED_PAD) + tile_px // 2
+        draw.multiline_text((4, middle), text, fill="black", font=font, anchor="lm")
+    return _png(canvas, optimize=True)
+
+
+def _png(image: Image.Image, **options) -> bytes:
     buf = io.BytesIO()
-    save_image(batch, buf, format="png", nrow=n, padding=PAD, pad_value=1.0)
+    image.save(buf, format="png", **options)
     return buf.getvalue()
 
 
@@ -243,6 +289,13 @@ def vae_loss_curves(history: Sequence[EpochStats], loss: str = "bce", title: str
     fig.add_trace(line("loss", "val", "total (negative ELBO)"), 1, 1)
     fig.add_trace(line("kl", "train", "KL"), 2, 1)
     fig.add_trace(line("kl", "val", "KL"), 2, 1)
+    _vae_axes(fig, history, title)
+    return fig
+
+
+def _vae_axes(fig: go.Figure, history: Sequence[EpochStats], title: str | None) -> None:
+    """vae_loss_curves' axes (from 0), the KL band's name where it fits, and the layout."""
+    epochs = [h.epoch for h in history]
     top = max([h.train_loss for h in history] + [h.val_loss for h in history], default=1.0)
     kl_top = max([h.train_kl for h in history] + [h.val_kl for h in history], default=1.0)
     # Short axis titles: a long one would be clipped on a panel this high; the legend names
@@ -270,7 +323,6 @@ def vae_loss_curves(history: Sequence[EpochStats], loss: str = "bce", title: str
     )
     _whole_epochs(fig, epochs, row=2)
     _whole_epochs(fig, epochs, row=1)
-    return fig
 
 
 def psnr_curve(history: Sequence[EpochStats], title: str | None = None) -> go.Figure:
@@ -298,18 +350,15 @@ def psnr_curve(history: Sequence[EpochStats], title: str | None = None) -> go.Fi
 
 def metrics_table(metrics: Mapping[str, float]) -> pd.DataFrame:
     """Test metrics of a checkpoint as one row per method (model, noisy input, baselines)."""
-    rows = []
-    for suffix, method in METHODS.items():
-        if f"test_psnr{suffix}" in metrics:
-            rows.append(
-                {
-                    "method": method,
-                    "PSNR (dB)": metrics[f"test_psnr{suffix}"],
-                    "SSIM": metrics.get(f"test_ssim{suffix}"),
-                    "MSE": metrics.get(f"test_mse{suffix}"),
-                }
-            )
-    return pd.DataFrame(rows).set_index("method")
+    rows = [
+        {"method": method.label}
+        | {label: metrics.get(metric_key(name, suffix)) for name, (label, _) in METRICS.items()}
+        for suffix, method in METHODS.items()
+        if metric_key("psnr", suffix) in metrics
+    ]
+    return pd.DataFrame(
+        rows, columns=["method", *(label for label, _ in METRICS.values())]
+    ).set_index("method")
 
 
 def severity_sweep(
@@ -411,6 +460,25 @@ def latent_scatter(
 CODE_GAP = "#bdbdbd"  # the lines between code cells, and cells that hold no unit
 
 
+def _code_scale(low: float, high: float, saturate: bool) -> tuple[float, float, list, list, list]:
+    """(zmin, zmax, colour scale, tick values, tick labels) of code_heatmap's colour bar."""
+    if low >= 0:
+        zmin, zmax = 0.0, high if high > 0 else 1.0
+        scale = [[0.0, "#ffffff"], [1.0, "#08306b"]]
+        ticks = [0.0, zmax / 2, zmax]
+    else:
+        m = max(-low, high)
+        zmin, zmax = -m, m
+        scale = [[0.0, "#2166ac"], [0.5, "#ffffff"], [1.0, "#b2182b"]]
+        ticks = [-m, 0.0, m]
+    labels = [f"{t:.3g}" for t in ticks]
+    if saturate:
+        labels[-1] = "≥ " + labels[-1]
+        if zmin < 0:
+            labels[0] = "≤ " + labels[0]
+    return zmin, zmax, scale, ticks, labels
+
+
 def code_heatmap(
     grid: np.ndarray,
     title: str | None = None,
@@ -429,21 +497,7 @@ def code_heatmap(
     finite = grid[np.isfinite(grid)]
     if value_range is None:
         value_range = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    low, high = value_range
-    if low >= 0:
-        zmin, zmax = 0.0, high if high > 0 else 1.0
-        scale = [[0.0, "#ffffff"], [1.0, "#08306b"]]
-        ticks = [0.0, zmax / 2, zmax]
-    else:
-        m = max(-low, high)
-        zmin, zmax = -m, m
-        scale = [[0.0, "#2166ac"], [0.5, "#ffffff"], [1.0, "#b2182b"]]
-        ticks = [-m, 0.0, m]
-    labels = [f"{t:.3g}" for t in ticks]
-    if saturate:
-        labels[-1] = "≥ " + labels[-1]
-        if zmin < 0:
-            labels[0] = "≤ " + labels[0]
+    zmin, zmax, scale, ticks, labels = _code_scale(*value_range, saturate)
     h, w = grid.shape
     cell = min(36.0, 240 / max(h, w))  # screen pixels: small codes get big cells, big ones fit
     gap = 1 if cell >= 6 else 0  # lines between cells, while cells are big enough to show them

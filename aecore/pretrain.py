@@ -13,9 +13,7 @@ float16-rounded model, so a test can reproduce it from the file.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,14 +22,21 @@ from typing import Any
 
 import torch
 
-from aecore.checkpoints import BUNDLED_DIR, checkpoint_name, load_checkpoint, save_checkpoint
+from aecore import artifacts, settings
+from aecore.checkpoints import checkpoint_name, load_checkpoint, save_checkpoint
 from aecore.config import TrainConfig
 from aecore.data import load_dataset
 from aecore.evaluate import evaluate
+from aecore.history import EpochStats
 from aecore.preview import HOME_DEMO, write_home_preview
-from aecore.train import EpochStats
 
-MANIFEST = BUNDLED_DIR / "manifest.json"
+log = logging.getLogger(__name__)
+
+BUNDLED_DIR = settings.BUNDLED_DIR
+MANIFEST = BUNDLED_DIR / settings.MANIFEST_NAME
+MANIFEST_FORMAT = "aecore-manifest"
+MANIFEST_VERSION = 1
+ENVELOPE = ("format", "version", "key", artifacts.SEAL)  # header fields the writer adds
 DTYPE = "float16"
 # Metrics copied from the checkpoint into the manifest (all on the full test set).
 RECORDED = [
@@ -56,7 +61,7 @@ class BundledModel:
 
 def read_manifest(path: Path = MANIFEST) -> tuple[dict[str, Any], list[BundledModel]]:
     """(the manifest's header fields, its entries). Configs are validated here."""
-    data = json.loads(Path(path).read_text())
+    data = read_json(path)
     entries = []
     for item in data["models"]:
         record = {k: v for k, v in item.items() if k not in ("name", "purpose", "config")}
@@ -71,20 +76,31 @@ def read_manifest(path: Path = MANIFEST) -> tuple[dict[str, Any], list[BundledMo
     return {k: v for k, v in data.items() if k != "models"}, entries
 
 
-def write_manifest(header: dict[str, Any], entries: list[BundledModel], path: Path = MANIFEST):
+def write_manifest(
+    header: dict[str, Any], entries: list[BundledModel], path: Path = MANIFEST
+) -> None:
     models = [
         {"name": e.name, "purpose": e.purpose, "config": e.config.to_dict(), **e.record}
         for e in entries
     ]
-    _write_atomic(path, json.dumps({**header, "models": models}, indent=1) + "\n")
+    write_json(path, {**header, "models": models}, "models")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Atomic, like the checkpoints: a crash mid-write must not leave half a manifest.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def write_json(path: Path, data: dict[str, Any], key: str) -> None:
+    """A manifest in aecore.artifacts' envelope (format, version, key: what it lists, and a
+    checksum over it), written atomically: a crash mid-write never leaves half a manifest."""
+    fields = {k: v for k, v in data.items() if k not in ENVELOPE}
+    artifacts.write_json(Path(path), MANIFEST_FORMAT, MANIFEST_VERSION, key, fields)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A manifest's fields without its envelope. A checksum that does not match means the file
+    was edited by hand since it was written (adding an entry is how a model gets bundled): it is
+    read all the same, with a warning. Files from before the envelope have no checksum."""
+    data, intact = artifacts.read_json(Path(path))
+    if intact is False:
+        log.warning("%s was edited since it was written (its checksum differs)", path)
+    return {k: v for k, v in data.items() if k not in ENVELOPE}
 
 
 def sha256(path: Path) -> str:
@@ -115,10 +131,7 @@ def train_entry(
     cfg = entry.config
     ckpt = train_and_save(cfg, on_epoch=on_epoch, device=device, out_dir=entry.folder)
     # Measure what the file will hold: the float16-rounded weights, evaluated in float32.
-    model = ckpt.model.cpu()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p.half().float())
+    model = artifacts.round_half_(ckpt.model.cpu())
     metrics = evaluate(model, load_dataset(cfg.dataset), cfg.corruption, cfg.level, cfg.loss)
     metrics["sec_per_epoch"] = ckpt.metrics["sec_per_epoch"]
     info = {k: v for k, v in ckpt.info.items() if k != "path"}
@@ -199,14 +212,14 @@ def folder_bytes(folder: Path = BUNDLED_DIR) -> int:
 
 # -- bundled classifiers (aecore.classifier): the Compare page's "as classifier input" ----------
 
-CLASSIFIER_DIR = BUNDLED_DIR / "classifiers"
+CLASSIFIER_DIR = BUNDLED_DIR / settings.CLASSIFIER_FOLDER
 BUNDLED_CLASSIFIERS = ("mnist", "fashion_mnist")  # minutes on a CPU; digits trains in seconds
 
 
 def classifier_manifest(folder: Path = CLASSIFIER_DIR) -> list[dict[str, Any]]:
     """The records of the bundled classifiers (empty if none were built)."""
     path = Path(folder) / "manifest.json"
-    return json.loads(path.read_text())["classifiers"] if path.is_file() else []
+    return read_json(path)["classifiers"] if path.is_file() else []
 
 
 def check_classifier(record: dict[str, Any], folder: Path = CLASSIFIER_DIR) -> str:
@@ -263,7 +276,7 @@ def pretrain_classifiers(
             "trained": time.strftime("%Y-%m-%d", time.gmtime()),
         }
         data = {"about": CLASSIFIER_ABOUT, "classifiers": list(records.values())}
-        _write_atomic(folder / "manifest.json", json.dumps(data, indent=1) + "\n")
+        write_json(folder / settings.MANIFEST_NAME, data, "classifiers")
         done.append(records[name])
     return done
 

@@ -1,7 +1,8 @@
 """A registry is a dict from a snake_case name to a constructor plus facts about it.
 
-Datasets, corruptions and models each have one; adding an entry is one decorated function.
-Pages build their widgets from `meta`, so no page branches on a name.
+Datasets, corruptions, models and regularisers each have one; adding an entry is one decorated
+function. Every fact about an entry lives in its `meta` (read through small helpers such as
+`corruptions.has_level`), so no code, page or test branches on an entry's name.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ class Entry:
 
 
 class Registry:
-    def __init__(self, kind: str) -> None:
+    """`required`: facts every entry must give (a missing one fails at import, not in a page);
+    `defaults`: facts most entries share, which an entry gives only where it differs."""
+
+    def __init__(
+        self, kind: str, required: tuple[str, ...] = (), defaults: dict[str, Any] | None = None
+    ) -> None:
         self.kind = kind
+        self.required = required
+        self.defaults = dict(defaults or {})
         self._entries: dict[str, Entry] = {}
 
     def register(
@@ -33,7 +41,10 @@ class Registry:
         def add(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
-            self._entries[name] = Entry(name, fn, meta)
+            missing = [fact for fact in self.required if fact not in meta]
+            if missing:
+                raise ValueError(f"{self.kind} {name!r} does not say its {', '.join(missing)}")
+            self._entries[name] = Entry(name, fn, self.defaults | meta)
             return fn
 
         return add

@@ -14,6 +14,8 @@ are never touched. Every file there counts against the limit:
   that died (a SIGKILL mid-save) and is deleted at once, whatever its age; one a live save holds
   is never deleted but still counts. Where locks are not available, a temporary file untouched
   for STALE_TEMP_SECONDS is taken as dead. Other temporary files are not ours and are left be.
+- ``.<name>.pt.json``: a run's index entry (aecore.runindex). Tiny and not counted; deleted
+  with its run.
 - ``*.pt.bad``: a checkpoint that failed its checks (real corruption only: checkpoints.load_for),
   kept for the operator to inspect. It is not a run: never listed or loaded. It counts against
   the limit but is deleted before any run when room is needed, so it never pushes a good run out,
@@ -30,12 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from aecore import artifacts, settings
 
 try:
     import fcntl
@@ -44,10 +47,11 @@ except ImportError:  # Windows: no flock; the age rule decides which temporary f
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MB = 500.0  # a few hundred MNIST-sized runs
+DEFAULT_MAX_MB = settings.DEFAULT_RUNS_MAX_MB
 STALE_TEMP_SECONDS = 600.0  # where locks are unavailable: an untouched temp file this old is dead
-TEMP_SUFFIX = ".tmp"  # save_checkpoint writes .<name>.pt.<random>.tmp, then renames it
-TEMP_GLOB = f".*.pt.*{TEMP_SUFFIX}"  # only checkpoints' (the job queue's .queue.json.tmp is not)
+TEMP_SUFFIX = artifacts.TEMP_SUFFIX  # save_checkpoint writes .<name>.pt.<random>.tmp
+TEMP_GLOB = f".*.pt.*{TEMP_SUFFIX}"  # only checkpoints' and their index entries' (not the queue's)
+INDEX_SUFFIX = ".json"  # a run's index entry: .<name>.pt.json beside it (aecore.runindex)
 BAD_SUFFIX = ".bad"  # a checkpoint that failed its checks, moved aside for inspection
 MAX_BAD_FILES = 4  # quarantined files kept for inspection; older ones are deleted
 FREE_MARGIN = 64 << 10  # on a full disk, free this much more than the save needs
@@ -56,17 +60,12 @@ FREE_MARGIN = 64 << 10  # on a full disk, free this much more than the save need
 def max_bytes() -> int | None:
     """The size limit of the runs folder: AECORE_RUNS_MAX_MB (MB, may be fractional), else
     DEFAULT_MAX_MB; 0 means no limit. A value that is not a number is logged and ignored."""
-    text = os.environ.get("AECORE_RUNS_MAX_MB", "").strip()
-    mb = DEFAULT_MAX_MB
-    if text:
-        try:
-            mb = float(text)
-        except ValueError:
-            log.warning("AECORE_RUNS_MAX_MB=%r is not a number; using %g MB", text, mb)
-        if not math.isfinite(mb) or mb < 0:
-            log.warning("AECORE_RUNS_MAX_MB=%r is out of range; using %g MB", text, DEFAULT_MAX_MB)
-            mb = DEFAULT_MAX_MB
-    return None if mb == 0 else int(mb * 1024 * 1024)
+    return settings.current().runs_max_bytes
+
+
+def index_path(run: Path) -> Path:
+    """Where a run's index entry lives: a hidden file beside it, so it never counts as a run."""
+    return run.with_name(f".{run.name}{INDEX_SUFFIX}")
 
 
 def touch(path: Path | str) -> None:
@@ -240,13 +239,17 @@ def _listing(folder: Path) -> list[Path]:
 
 
 def _unlink(path: Path) -> bool:
+    """Delete a file; a run's index entry goes with it."""
     try:
         if not path.is_file():
             return False
         path.unlink()
-        return True
     except OSError:
         return False
+    if path.suffix == ".pt":
+        with contextlib.suppress(OSError):
+            index_path(path).unlink(missing_ok=True)
+    return True
 
 
 def _size(path: Path) -> int:
@@ -265,9 +268,7 @@ def _resolve(path: Path | str) -> Path:
 
 
 def _is_bundled(folder: Path) -> bool:
-    from aecore.checkpoints import BUNDLED_DIR  # the shipped checkpoints are never evicted
-
-    try:
-        return folder.resolve() == BUNDLED_DIR.resolve()
+    try:  # the shipped checkpoints are never evicted
+        return folder.resolve() == settings.current().bundled_dir.resolve()
     except OSError:
         return False

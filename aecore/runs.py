@@ -1,7 +1,8 @@
 """Train, evaluate and save in one call; or load the run if it was trained before.
 
 Every save also keeps the runs folder within its size limit (aecore.runcache): the runs used
-least recently are deleted, never the one just saved. The test metrics of the baselines are kept
+least recently are deleted, never the one just saved. Every save is indexed (aecore.runindex),
+so pages list runs without loading them. The test metrics of the baselines are kept
 in its baselines/ subfolder (small JSON files), which runcache leaves alone.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from aecore import runcache
+from aecore import runcache, runindex
 from aecore.checkpoints import (
     Checkpoint,
     checkpoint_name,
@@ -25,7 +26,8 @@ from aecore.checkpoints import (
 from aecore.config import TrainConfig
 from aecore.data import load_dataset
 from aecore.evaluate import baseline_metrics, evaluate
-from aecore.train import EpochStats, train
+from aecore.history import EpochStats
+from aecore.train import train
 
 BASELINES_SUBDIR = "baselines"  # in the runs folder: the baselines' metrics, as JSON files
 
@@ -70,6 +72,7 @@ def train_and_save(
     if should_stop():  # cancelled while it was being evaluated: still nothing is written
         return None
     save_checkpoint(path, cfg, result.model, result.history, metrics, info)
+    runindex.write_entry(path, cfg, metrics, info, len(result.history))  # pages list from it
     device_used = next(result.model.parameters()).device
     baseline_metrics(
         ds, cfg.corruption, cfg.level, result.model.latent, device_used, None, baselines

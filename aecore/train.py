@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from aecore.config import TrainConfig
 from aecore.corruptions import CORRUPTIONS, corrupt
 from aecore.data import ImageDataset, load_dataset, to_float
+from aecore.history import EpochStats
+from aecore.losses import batch_terms, has_conv
 from aecore.metrics import psnr
 from aecore.models import Autoencoder, build_model
 
@@ -31,24 +33,6 @@ SPLIT_SEED = 20240  # the train/validation split is the same for every config, s
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """One epoch's figures. Loss units: per pixel for autoencoders, nats per image for VAEs."""
-
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_recon: float
-    val_loss: float
-    val_recon: float
-    val_psnr_db: float
-    seconds: float
-    train_kl: float | None = None  # VAEs only
-    val_kl: float | None = None
-    train_reg: float | None = None  # sparse / contractive only
-    val_reg: float | None = None
 
 
 @dataclass
@@ -88,14 +72,8 @@ _init_lock = threading.Lock()
 def init_model(cfg: TrainConfig, shape: tuple[int, int, int], device: torch.device):
     with _init_lock:
         torch.manual_seed(cfg.seed)
-        model = build_model(
-            cfg.model, shape, cfg.latent, cfg.width, cfg.regularizer, cfg.reg_weight
-        )
+        model = build_model(cfg, shape)
     return model.to(device)
-
-
-def has_conv(model: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d) for m in model.modules())
 
 
 def make_optimizer(cfg: TrainConfig, model: Autoencoder) -> torch.optim.Optimizer:
@@ -133,23 +111,17 @@ def _mean_terms(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
     return {k: float(v) / count for k, v in sums.items()}
 
 
-def batch_terms(model: Autoencoder, noisy, clean, loss: str) -> dict[str, torch.Tensor]:
-    """Loss terms without building a graph (the contractive penalty needs one, briefly)."""
-    with torch.set_grad_enabled(model.regularizer == "contractive"):
-        return {k: v.detach() for k, v in model.loss_terms(noisy, clean, loss).items()}
-
-
 def validate(model: Autoencoder, clean: torch.Tensor, cfg: TrainConfig, batch: int = 1000):
     """Loss terms and PSNR on corrupted validation images, drawn with a fixed seed."""
     model.eval()
     gen = torch.Generator(clean.device).manual_seed(cfg.seed + 1)
-    model.generator = torch.Generator(clean.device).manual_seed(cfg.seed + 2)
+    noise = torch.Generator(clean.device).manual_seed(cfg.seed + 2)  # inside the loss (VAE)
     sums: dict[str, torch.Tensor] = {}
     psnr_sum = torch.zeros((), device=clean.device)
     for i in range(0, len(clean), batch):
         target = clean[i : i + batch]
         noisy = corrupt(cfg.corruption, target, cfg.level, gen)
-        for k, v in batch_terms(model, noisy, target, cfg.loss).items():
+        for k, v in batch_terms(model, noisy, target, cfg.loss, noise).items():
             sums[k] = sums.get(k, 0) + v * len(target)
         with torch.no_grad():
             psnr_sum += psnr(model.reconstruct(noisy), target).sum()
@@ -174,73 +146,103 @@ def train(
     """
     device = torch.device(device) if device is not None else pick_device()
     ds = dataset if dataset is not None else load_dataset(cfg.dataset)
-    train_idx, val_idx = split_indices(len(ds.train_images))
-    if cfg.limit_train:
-        train_idx = train_idx[: cfg.limit_train]
-    train_x = to_float(ds.train_images[train_idx]).to(device)
-    val_x = to_float(ds.train_images[val_idx]).to(device)
-
-    model = init_model(cfg, ds.shape, device)
-    if device.type == "cpu" and has_conv(model):
-        # oneDNN's convolutions run up to 2x faster on channels-last tensors on a CPU.
-        model = model.to(memory_format=torch.channels_last)
-        train_x = train_x.contiguous(memory_format=torch.channels_last)
+    model, train_x, val_x = _prepare(cfg, ds, device)
     opt = make_optimizer(cfg, model)
     result = RunResult(cfg, model, device=str(device))
-    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-    noise_gen = torch.Generator(device).manual_seed(cfg.seed)
-    # Its own CPU generator: drawing levels must not shift the noise of "fixed" runs.
-    level_gen = torch.Generator().manual_seed(cfg.seed + 3)
-    n = len(train_x)
-    steps = math.ceil(n / cfg.batch_size)
-
+    gens = _Generators(cfg, device)
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        model.generator = noise_gen
-        sums: dict[str, torch.Tensor] = {}
-        order = torch.randperm(n, generator=shuffle_gen).to(device)
-        for step in range(steps):
-            if should_stop():
-                result.cancelled = True
-                return result
-            clean = train_x[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-            if cfg.augment:
-                clean = augment(clean, noise_gen)
-            noisy = corrupt(cfg.corruption, clean, batch_level(cfg, level_gen), noise_gen)
-            terms = model.loss_terms(noisy, clean, cfg.loss)
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            # Sums stay on the device: a float() per batch would sync the GPU every step.
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0) + v.detach() * len(clean)
-            on_batch(((epoch - 1) * steps + step + 1) / (cfg.epochs * steps))
-        train_terms = _mean_terms(sums, n)
+        progress = lambda done, e=epoch: on_batch((e - 1 + done) / cfg.epochs)  # noqa: E731
+        train_terms = _train_epoch(model, opt, train_x, cfg, gens, should_stop, progress)
+        if train_terms is None:
+            result.cancelled = True
+            return result
         if not math.isfinite(train_terms["loss"]):
             raise TrainingDiverged(
                 f"the loss became {train_terms['loss']} in epoch {epoch}: lower the learning rate "
                 f"(now {cfg.lr:g}) or the regulariser weight"
             )
         seconds = time.perf_counter() - t0
-        val = validate(model, val_x, cfg)
-        stats = EpochStats(
-            epoch=epoch,
-            epochs=cfg.epochs,
-            train_loss=train_terms["loss"],
-            train_recon=train_terms["recon"],
-            val_loss=val["loss"],
-            val_recon=val["recon"],
-            val_psnr_db=val["psnr_db"],
-            seconds=seconds,
-            train_kl=train_terms.get("kl"),
-            val_kl=val.get("kl"),
-            train_reg=train_terms.get("reg"),
-            val_reg=val.get("reg"),
-        )
+        stats = _epoch_stats(epoch, cfg, train_terms, validate(model, val_x, cfg), seconds)
         result.history.append(stats)
         on_epoch(stats)
     model.eval()
-    model.generator = None
     result.model = model.to(memory_format=torch.contiguous_format)
     return result
+
+
+class _Generators:
+    """The random streams of one run: shuffling, noise (on the device) and levels."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        self.noise = torch.Generator(device).manual_seed(cfg.seed)
+        # Its own CPU generator: drawing levels must not shift the noise of "fixed" runs.
+        self.level = torch.Generator().manual_seed(cfg.seed + 3)
+
+
+def _prepare(cfg: TrainConfig, ds: ImageDataset, device: torch.device):
+    """(model, training images, validation images) on the device, in the fastest layout."""
+    train_idx, val_idx = split_indices(len(ds.train_images))
+    if cfg.limit_train:
+        train_idx = train_idx[: cfg.limit_train]
+    train_x = to_float(ds.train_images[train_idx]).to(device)
+    val_x = to_float(ds.train_images[val_idx]).to(device)
+    model = init_model(cfg, ds.shape, device)
+    if device.type == "cpu" and has_conv(model):
+        # oneDNN's convolutions run up to 2x faster on channels-last tensors on a CPU.
+        model = model.to(memory_format=torch.channels_last)
+        train_x = train_x.contiguous(memory_format=torch.channels_last)
+    return model, train_x, val_x
+
+
+def _train_epoch(
+    model: Autoencoder,
+    opt: torch.optim.Optimizer,
+    train_x: torch.Tensor,
+    cfg: TrainConfig,
+    gens: _Generators,
+    should_stop: Callable[[], bool],
+    progress: Callable[[float], None],
+) -> dict[str, float] | None:
+    """One pass over the training images; the mean loss terms, or None when stopped."""
+    model.train()
+    n = len(train_x)
+    steps = math.ceil(n / cfg.batch_size)
+    sums: dict[str, torch.Tensor] = {}
+    order = torch.randperm(n, generator=gens.shuffle).to(train_x.device)
+    for step in range(steps):
+        if should_stop():
+            return None
+        clean = train_x[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+        if cfg.augment:
+            clean = augment(clean, gens.noise)
+        noisy = corrupt(cfg.corruption, clean, batch_level(cfg, gens.level), gens.noise)
+        terms = model.loss_terms(noisy, clean, cfg.loss, gens.noise)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        # Sums stay on the device: a float() per batch would sync the GPU every step.
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0) + v.detach() * len(clean)
+        progress((step + 1) / steps)
+    return _mean_terms(sums, n)
+
+
+def _epoch_stats(
+    epoch: int, cfg: TrainConfig, train: dict[str, float], val: dict[str, float], seconds: float
+) -> EpochStats:
+    return EpochStats(
+        epoch=epoch,
+        epochs=cfg.epochs,
+        train_loss=train["loss"],
+        train_recon=train["recon"],
+        val_loss=val["loss"],
+        val_recon=val["recon"],
+        val_psnr_db=val["psnr_db"],
+        seconds=seconds,
+        train_kl=train.get("kl"),
+        val_kl=val.get("kl"),
+        train_reg=train.get("reg"),
+        val_reg=val.get("reg"),
+    )

@@ -10,22 +10,20 @@ from aecore import plots
 from aecore.checkpoints import Checkpoint
 from aecore.classifier import Classifier, build_classifier, default_spec
 from aecore.data import DATASETS
+from aecore.jobs import Job
+from app_pages import _panel as panel
 from app_pages import _ui as ui
 
 IMAGES = 2000  # test images classified per input: +-1 point of accuracy at worst
 QUICK_TRAIN_IMAGES = 5000  # up to this many training images, train at once (digits: seconds)
-POLL_SECONDS = 1.0
 
 
 def show(dataset: str, picked: dict[str, Checkpoint], corruption: str, level: float) -> None:
     clf = _classifier(dataset)
     if clf is None:
         return
-    models = {f"{letter}: {c.config.model}": c.model for letter, c in picked.items()}
-    keys = tuple((name, c.config.key()) for name, c in zip(models, picked.values(), strict=True))
-    acc = ui.classifier_accuracies(
-        clf, clf.spec.key(), models, keys, dataset, corruption, level, IMAGES
-    )
+    runs = {f"{letter}: {c.config.model}": c for letter, c in picked.items()}
+    acc = ui.classifier_accuracies(clf, runs, dataset, corruption, level, IMAGES)
     percent = {name: 100 * value for name, value in acc.items()}
     left, right = st.columns([3, 2], gap="large")
     left.plotly_chart(
@@ -68,19 +66,19 @@ def _classifier(dataset: str) -> Classifier | None:
     """The classifier for dataset: bundled or trained before, trained now if the dataset is
     small, else None with a button that trains it in the background."""
     spec = default_spec(dataset)
-    trainer = ui.classifiers()
-    clf = trainer.result(spec)
+    clf = ui.jobs().result(spec)
     if clf is not None:
         return clf
     ds = ui.dataset(dataset)
     if len(ds.train_images) <= QUICK_TRAIN_IMAGES:
         with st.spinner(f"Training the classifier on {len(ds.train_images):,} clean images..."):
             build_classifier(ds, spec)
-        return trainer.result(spec)
-    state, _, error = trainer.status(spec)
-    if state in ("idle", "failed"):
-        if error:
-            st.error(f"Training the classifier failed ({error}).")
+        return ui.jobs().result(spec)
+    job = panel.find_job(spec)
+    snap = job.snapshot() if job is not None else None
+    if snap is None or not snap.active:
+        if snap is not None and snap.error:
+            st.error(f"Training the classifier failed ({snap.error}).")
         st.info(
             f"No classifier for {DATASETS[dataset].label} yet. Training one ({spec.epochs} "
             f"epochs over {len(ds.train_images):,} clean images) takes a few minutes on a CPU "
@@ -88,16 +86,19 @@ def _classifier(dataset: str) -> Classifier | None:
             icon=":material/hourglass_empty:",
         )
         if st.button("Train the classifier", key=f"clf_train_{dataset}"):
-            trainer.start(spec)
-            st.rerun()
+            panel.start(spec)  # queued beside training runs, under the same limits
         return None
-
-    @st.fragment(run_every=POLL_SECONDS)
-    def poll() -> None:
-        state, fraction, _ = trainer.status(spec)
-        if state != "running":
-            st.rerun()
-        st.progress(fraction, text=f"Training the classifier: {fraction:.0%}")
-
-    poll()
+    panel.poll(lambda: _draw_progress(job))
     return None
+
+
+def _draw_progress(job: Job) -> bool:
+    snap = job.snapshot()
+    if not snap.active:
+        return False
+    if snap.status == "queued":
+        st.info(f"The classifier waits in the training queue (position {snap.position}).")
+    else:
+        text = f"Training the classifier: {snap.fraction:.0%}"
+        st.progress(snap.fraction, text=text)
+    return True

@@ -5,7 +5,8 @@ fields included (a conv model's code size is kept for when an MLP is picked agai
 writes it into the widgets before drawing them, and each widget's on_change copies an edit back.
 Streamlit gives a widget on another page another identity and forgets the state of widgets a run
 did not draw, so widget state alone would reset on the first sidebar click; this way a page
-switch can only show the values the session already has.
+switch can only show the values the session already has. The widgets are the rows of FIELDS,
+one per TrainConfig field (a number's range is aecore.config.RANGES'): a new field is a new row.
 
 The URL mirrors the configuration, so a link reproduces a run. Query values that differ from
 what this session last wrote (a new link, a reload, back/forward) are the user's choice and are
@@ -16,7 +17,8 @@ one, with a warning.
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import streamlit as st
@@ -29,9 +31,9 @@ from aecore.config import (
     TrainConfig,
     config_from_strings,
 )
-from aecore.corruptions import CORRUPTIONS
+from aecore.corruptions import CORRUPTIONS, has_level
 from aecore.data import DATASETS, available_offline
-from aecore.models import MODELS, REGULARIZERS
+from aecore.models import MODELS, REGULARIZERS, has_weight, is_variational
 from aecore.presets import DEFAULT_KIND, preset_config
 
 PREFIX = "cfg_"  # widget keys of the configuration sidebar: cfg_dataset, cfg_model, ...
@@ -45,17 +47,114 @@ SAMPLING_LABELS = {"fixed": "this level", "uniform": "0 up to this level"}
 REG_WEIGHTS = {"sparse": 1e-4, "contractive": 1e-3}
 FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
 
-# The number inputs: label, step, display format, and whether it sits in "Training settings".
-NUMBERS = {
-    "latent": ("Code size (latent units)", 1, None),
-    "width": ("Hidden width w (layers 2w, w)", 32, None),
-    "reg_weight": ("Regulariser weight", 1e-4, "%.5f"),
-    "lr": ("Learning rate", 1e-4, "%.6f"),
-    "batch_size": ("Batch size", 32, None),
-    "epochs": ("Epochs", 1, None),
-    "limit_train": ("Training images (0 = all)", 1000, None),
-    "seed": ("Seed", 1, None),
-}
+
+# -- the fields: one row per TrainConfig field -------------------------------------------------
+
+
+def _label(registry) -> Callable[[str], str]:
+    return lambda name: registry[name].label
+
+
+def _dataset_label(name: str) -> str:
+    return DATASETS[name].label + ("" if available_offline(name) else " (not downloaded)")
+
+
+def _has_level(values: dict[str, Any]) -> bool:
+    return has_level(values["corruption"])
+
+
+def _model_uses(what: str, default: bool) -> Callable[[dict[str, Any]], bool]:
+    return lambda values: bool(MODELS[values["model"]].meta.get(what, default))
+
+
+def _not_vae(values: dict[str, Any]) -> bool:
+    return not is_variational(values["model"])  # a VAE's KL term is its regulariser
+
+
+def _always(values: dict[str, Any]) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Field:
+    """One sidebar widget. kind: "select", "radio" (horizontal), "number" (its range is
+    aecore.config.RANGES[name]), "checkbox" or "level" (the corruption's own range, from its
+    meta; `label` may name {level_name}). shown(values) decides whether this run draws it."""
+
+    name: str
+    kind: str
+    label: str
+    options: Callable[[], Sequence[str]] | None = None
+    format_func: Callable[[str], str] | None = None
+    shown: Callable[[dict[str, Any]], bool] = _always
+    help: str | None = None
+    step: float | None = None  # number inputs: the +/- step
+    fmt: str | None = None  # number inputs: the display format
+    in_expander: bool = False  # under "Training settings"
+    caption: Callable[[dict[str, Any]], str] | None = None  # a line under the widget
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("dataset", "select", "Dataset", DATASETS.names, _dataset_label),
+    Field("corruption", "select", "Corruption", CORRUPTIONS.names, _label(CORRUPTIONS)),
+    Field(
+        "level",
+        "level",
+        "Training level: {level_name}",
+        shown=_has_level,
+        help="The corruption the model is trained on; it is part of the run's settings.",
+    ),
+    Field(
+        "level_sampling",
+        "radio",
+        "Training levels",
+        lambda: LEVEL_SAMPLINGS,
+        SAMPLING_LABELS.get,
+        shown=_has_level,
+        help="Uniform: each training batch draws its level from 0 up to the one above, so "
+        "one model handles every level up to it. Validation and test use the level itself.",
+    ),
+    # The caption repeats the model's name: it wraps, where the box cuts a long name off.
+    Field(
+        "model",
+        "select",
+        "Model",
+        MODELS.names,
+        _label(MODELS),
+        caption=lambda values: MODELS[values["model"]].label,
+    ),
+    Field(
+        "latent",
+        "number",
+        "Code size (latent units)",
+        shown=_model_uses("uses_latent", True),
+        step=1,
+    ),
+    Field(
+        "width",
+        "number",
+        "Hidden width w (layers 2w, w)",
+        shown=_model_uses("uses_width", False),
+        step=32,
+    ),
+    Field("regularizer", "select", "Regulariser on the code", lambda: REGULARIZERS, shown=_not_vae),
+    Field(
+        "reg_weight",
+        "number",
+        "Regulariser weight",
+        shown=lambda values: _not_vae(values) and has_weight(values["regularizer"]),
+        step=1e-4,
+        fmt="%.5f",
+    ),
+    Field("loss", "radio", "Reconstruction loss", lambda: LOSSES, in_expander=True),
+    Field("optimizer", "radio", "Optimizer", lambda: OPTIMIZERS, in_expander=True),
+    Field("lr", "number", "Learning rate", step=1e-4, fmt="%.6f", in_expander=True),
+    Field("batch_size", "number", "Batch size", step=32, in_expander=True),
+    Field("epochs", "number", "Epochs", step=1, in_expander=True),
+    Field("limit_train", "number", "Training images (0 = all)", step=1000, in_expander=True),
+    Field("augment", "checkbox", "Augment (flips, small rotations)", in_expander=True),
+    Field("seed", "number", "Seed", step=1, in_expander=True),
+)
 
 
 def default_config() -> TrainConfig:
@@ -151,7 +250,7 @@ def _seed_widgets(values: dict[str, Any]) -> None:
     documented way to set a widget's value)."""
     for name, value in values.items():
         if name == "level":
-            if values["corruption"] != "none":
+            if has_level(values["corruption"]):
                 key = _level_key(values["corruption"])
                 st.session_state[key] = _cast_level(values["corruption"], value)
         else:
@@ -167,7 +266,7 @@ def _changed(name: str) -> None:
         st.session_state.setdefault(LEVELS, {})[values["corruption"]] = values["level"]
         return
     values[name] = st.session_state[PREFIX + name]
-    if name == "corruption" and values[name] != "none":
+    if name == "corruption" and has_level(values[name]):
         meta = CORRUPTIONS[values[name]].meta
         level = st.session_state.get(LEVELS, {}).get(values[name], meta["default"])
         values["level"] = _cast_level(values[name], level)
@@ -182,96 +281,83 @@ def _give_regularizer_a_weight(values: dict[str, Any]) -> None:
         values["reg_weight"] = REG_WEIGHTS[chosen]
 
 
-def _number(where, name: str) -> None:
-    label, step, fmt = NUMBERS[name]
-    cast = float if FIELD_TYPES[name] == "float" else int
-    low, high = RANGES[name]
-    where.number_input(
-        label,
-        cast(low),
-        cast(high),
-        step=cast(step),
-        format=fmt,
-        key=PREFIX + name,
-        on_change=_changed,
-        args=(name,),
-    )
+def _draw(where, field: Field, values: dict[str, Any]) -> None:
+    """One field's widget; its value comes from the seeded key, edits go through _changed."""
+    common = {"on_change": _changed, "args": (field.name,), "help": field.help}
+    if field.kind == "level":
+        corruption = values["corruption"]
+        label = field.label.format(level_name=CORRUPTIONS[corruption].meta["level_name"])
+        level_slider(where, corruption, label, _level_key(corruption), **common)
+    elif field.kind == "number":
+        cast = float if FIELD_TYPES[field.name] == "float" else int
+        low, high = RANGES[field.name]
+        where.number_input(
+            field.label,
+            cast(low),
+            cast(high),
+            step=cast(field.step),
+            format=field.fmt,
+            key=PREFIX + field.name,
+            **common,
+        )
+    elif field.kind == "checkbox":
+        where.checkbox(field.label, key=PREFIX + field.name, **common)
+    else:
+        widget = where.radio if field.kind == "radio" else where.selectbox
+        extra = {"horizontal": True} if field.kind == "radio" else {}
+        if field.format_func is not None:
+            extra["format_func"] = field.format_func
+        widget(field.label, field.options(), key=PREFIX + field.name, **common, **extra)
+    if field.caption is not None:
+        where.caption(field.caption(values))
 
 
-def _choice(where, name: str, label: str, options, **kwargs) -> None:
-    widget = where.radio if kwargs.pop("radio", False) else where.selectbox
-    widget(label, options, key=PREFIX + name, on_change=_changed, args=(name,), **kwargs)
-
-
-def _level_widgets(bar, corruption: str) -> None:
+def level_slider(
+    where,
+    corruption: str,
+    label: str,
+    key: str,
+    start: float | None = None,
+    note: str | None = None,
+    **kwargs: Any,
+) -> float | None:
+    """The app's one corruption-level slider: over the corruption's range and step (integer
+    levels stay integers), starting at `start` (None: at the value in st.session_state[key]),
+    with `note` as a caption under it; kwargs go to st.slider. None, and nothing drawn, if the
+    corruption takes no level."""
+    if not has_level(corruption):
+        return None
     meta = CORRUPTIONS[corruption].meta
-    if meta["max"] <= meta["min"]:
-        return
     cast = int if meta.get("integer") else float
-    bar.slider(
-        f"Training level: {meta['level_name']}",
+    value = {} if start is None else {"value": cast(start)}
+    level = where.slider(
+        label,
         min_value=cast(meta["min"]),
         max_value=cast(meta["max"]),
         step=cast(meta["step"]),
-        key=_level_key(corruption),
-        on_change=_changed,
-        args=("level",),
-        help="The corruption the model is trained on; it is part of the run's settings.",
+        key=key,
+        **value,
+        **kwargs,
     )
-    _choice(
-        bar,
-        "level_sampling",
-        "Training levels",
-        LEVEL_SAMPLINGS,
-        radio=True,
-        horizontal=True,
-        format_func=SAMPLING_LABELS.get,
-        help="Uniform: each training batch draws its level from 0 up to the one above, so "
-        "one model handles every level up to it. Validation and test use the level itself.",
-    )
-
-
-def _model_widgets(bar, model: str, regularizer: str) -> None:
-    _choice(bar, "model", "Model", MODELS.names(), format_func=_label(MODELS))
-    bar.caption(MODELS[model].label)  # wraps: the box above cuts a long name off
-    meta = MODELS[model].meta
-    if meta.get("uses_latent", True):
-        _number(bar, "latent")
-    if meta.get("uses_width"):
-        _number(bar, "width")
-    if meta["family"] != "vae":  # a VAE's KL term is its regulariser
-        _choice(bar, "regularizer", "Regulariser on the code", REGULARIZERS)
-        if regularizer != "none":
-            _number(bar, "reg_weight")
-
-
-def _training_widgets(where) -> None:
-    _choice(where, "loss", "Reconstruction loss", LOSSES, radio=True, horizontal=True)
-    _choice(where, "optimizer", "Optimizer", OPTIMIZERS, radio=True, horizontal=True)
-    for name in ("lr", "batch_size", "epochs", "limit_train"):
-        _number(where, name)
-    where.checkbox(
-        "Augment (flips, small rotations)",
-        key=PREFIX + "augment",
-        on_change=_changed,
-        args=("augment",),
-    )
-    _number(where, "seed")
+    if note is not None:
+        where.caption(note)
+    return level
 
 
 def config_sidebar() -> TrainConfig:
-    """The configuration widgets in the sidebar, built from registry meta; returns a valid
+    """The configuration widgets in the sidebar, one per shown row of FIELDS; returns a valid
     TrainConfig or shows why not and stops the page."""
     values = current_values()
     _seed_widgets(values)
     bar = st.sidebar
     bar.header("Configuration")
-    _choice(bar, "dataset", "Dataset", DATASETS.names(), format_func=_dataset_label)
-    _choice(bar, "corruption", "Corruption", CORRUPTIONS.names(), format_func=_label(CORRUPTIONS))
-    _level_widgets(bar, values["corruption"])
-    _model_widgets(bar, values["model"], values["regularizer"])
+    for field in FIELDS:
+        if not field.in_expander and field.shown(values):
+            _draw(bar, field, values)
     with bar.expander("Training settings"):
-        _training_widgets(st)
+        for field in FIELDS:
+            if field.in_expander and field.shown(values):
+                _draw(st, field, values)
     try:
         cfg = TrainConfig.from_dict(values)
     except ValueError as err:
@@ -282,11 +368,3 @@ def config_sidebar() -> TrainConfig:
         f"Run key `{cfg.key()}`: it names the saved model; this page's link holds the settings."
     )
     return cfg
-
-
-def _label(registry):
-    return lambda name: registry[name].label
-
-
-def _dataset_label(name: str) -> str:
-    return DATASETS[name].label + ("" if available_offline(name) else " (not downloaded)")

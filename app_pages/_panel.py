@@ -1,19 +1,21 @@
 """The training-job panel: start a run, watch it live, cancel it, list this session's runs.
 
-Worker threads never touch Streamlit: they write plain data into the job under its lock, and the
-fragment below polls job.snapshot() once a second while the run is unfinished.
+Worker threads never touch Streamlit: they write plain data into the job under its lock, and
+poll() below, the one polling fragment of the app (training runs, the sweep, the classifier),
+redraws once a second while the work is unfinished.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import streamlit as st
 
 from aecore import plots
 from aecore.checkpoints import CheckpointUnavailable
 from aecore.config import TrainConfig
-from aecore.jobs import Job, JobRejected
+from aecore.jobs import Job, JobRejected, Task
 from app_pages import _ui as ui
 
 POLL_SECONDS = 1.0
@@ -45,14 +47,14 @@ def cancel_message(cfg: TrainConfig, snap) -> str | None:
     return None
 
 
-def find_job(cfg: TrainConfig) -> Job | None:
+def find_job(cfg: Task) -> Job | None:
     """This session's newest job for cfg, if it started or joined one."""
     key = cfg.key()
     mine = [j for j in ui.jobs().jobs_for(ui.session_id()) if j.key == key]
     return mine[-1] if mine else None
 
 
-def start(cfg: TrainConfig) -> None:
+def start(cfg: Task) -> None:
     """Submit cfg; a refusal is shown as a warning, and the page reruns to show the panel."""
     st.session_state.pop(CANCELLED, None)
     try:
@@ -97,35 +99,45 @@ def _status_line(snap) -> None:
     st.progress(snap.fraction, text=text)
 
 
-def live_panel(job: Job, loss: str) -> None:
-    """Progress, live curves, epoch time and a Cancel button; reruns the page once finished."""
-    running = job.snapshot().active
+def poll(draw: Callable[[], bool], running: bool = True) -> None:
+    """Draw background work and redraw it every POLL_SECONDS while draw() returns True (still
+    waiting); once it returns False, rerun the whole page, which now shows the result. Each poll
+    tells the job manager that this session still watches its runs."""
 
     @st.fragment(run_every=POLL_SECONDS if running else None)
-    def panel() -> None:
-        ui.jobs().touch(ui.session_id())  # someone still watches this run
-        snap = job.snapshot()
-        if not snap.active:
-            st.rerun()  # the whole page: it now shows the result, the error or the cancel
-        _status_line(snap)
-        if snap.history:
-            last = snap.history[-1]
-            st.caption(
-                f"Last epoch: {last.seconds:.1f} s; validation PSNR {last.val_psnr_db:.2f} dB"
-            )
-            left, right = st.columns(2)
-            left.plotly_chart(plots.loss_curves(snap.history, loss), key=f"live_loss_{job.key}")
-            right.plotly_chart(plots.psnr_curve(snap.history), key=f"live_psnr_{job.key}")
-        others = snap.subscribers - 1
-        if others > 0:
-            st.caption(f"{others} other session(s) wait for this same run; it is trained once.")
-        if st.button("Cancel", key=f"cancel_{job.key}", icon=":material/stop:"):
-            stopped = ui.jobs().cancel(job.key, ui.session_id())
-            # The manager forgets this session's part in the run; the page should not.
-            st.session_state[CANCELLED] = (job.key, stopped)
+    def fragment() -> None:
+        ui.jobs().touch(ui.session_id())
+        if not draw():
             st.rerun()
 
-    panel()
+    fragment()
+
+
+def live_panel(job: Job, loss: str) -> None:
+    """Progress, live curves, epoch time and a Cancel button; reruns the page once finished."""
+    poll(lambda: _draw_live(job, loss), running=job.snapshot().active)
+
+
+def _draw_live(job: Job, loss: str) -> bool:
+    snap = job.snapshot()
+    if not snap.active:
+        return False  # the whole page: it now shows the result, the error or the cancel
+    _status_line(snap)
+    if snap.history:
+        last = snap.history[-1]
+        st.caption(f"Last epoch: {last.seconds:.1f} s; validation PSNR {last.val_psnr_db:.2f} dB")
+        left, right = st.columns(2)
+        left.plotly_chart(plots.loss_curves(snap.history, loss), key=f"live_loss_{job.key}")
+        right.plotly_chart(plots.psnr_curve(snap.history), key=f"live_psnr_{job.key}")
+    others = snap.subscribers - 1
+    if others > 0:
+        st.caption(f"{others} other session(s) wait for this same run; it is trained once.")
+    if st.button("Cancel", key=f"cancel_{job.key}", icon=":material/stop:"):
+        stopped = ui.jobs().cancel(job.key, ui.session_id())
+        # The manager forgets this session's part in the run; the page should not.
+        st.session_state[CANCELLED] = (job.key, stopped)
+        st.rerun()
+    return True
 
 
 def my_runs(current: TrainConfig) -> None:

@@ -18,7 +18,6 @@ from app_pages import _panel as panel
 from app_pages import _ui as ui
 
 WANTED = "_sweep_wanted"  # run keys this session asked the sweep to train, in order
-POLL_SECONDS = 1.0
 
 WHY = """With MSE, the best code that is a *linear* function of the image is PCA's (Baldi and
 Hornik 1989). A dense AE with one layer each way is close to linear, so it cannot do much better;
@@ -43,8 +42,7 @@ def show(dataset: str) -> None:
     if missing:
         _offer_training(dataset, {k: cfgs[k] for k in missing})
 
-    keys = tuple((k, None if r is None else r.config.key()) for k, r in runs.items())
-    points, rows = ui.sweep_data(runs, dataset, keys)
+    points, rows = ui.sweep_data(runs, dataset)
     left, right = st.columns([3, 2], gap="large")
     with left:
         chart = plots.latent_sweep(
@@ -104,7 +102,7 @@ def _submit(cfgs: list[TrainConfig]) -> str | None:
         if job is not None and job.snapshot().status in ("queued", "running", "done"):
             continue
         try:
-            ui.jobs().submit(cfg, ui.session_id())
+            ui.jobs().submit(cfg, ui.session_id(), ui.visitor_id())
         except SessionLimit:
             return None  # submitted again when one of ours finishes
         except JobRejected as err:
@@ -113,32 +111,33 @@ def _submit(cfgs: list[TrainConfig]) -> str | None:
 
 
 def _progress(cfgs: list[TrainConfig]) -> None:
-    @st.fragment(run_every=POLL_SECONDS)
-    def poll() -> None:
-        error = _submit(cfgs)
-        lines, finished = [], 0
-        for cfg in cfgs:
-            job = panel.find_job(cfg)
-            snap = job.snapshot() if job else None
-            if ui.trained_run(cfg) is not None:
-                finished += 1
-                state = "done"
-            elif snap is None:
-                state = "waiting for a free slot (two runs per session at a time)"
-            elif snap.status == "failed":
-                finished += 1
-                state = f"failed: {snap.error}"
-            else:
-                state = f"{snap.status} {snap.fraction:.0%}"
-            lines.append(f"- k = {cfg.latent}: {state}")
-        st.info("Training the sweep:\n" + "\n".join(lines), icon=":material/model_training:")
-        if error:
-            st.warning(error)
-        if finished == len(cfgs):
-            wanted = st.session_state.get(WANTED, [])
-            for cfg in cfgs:
-                if cfg.key() in wanted:
-                    wanted.remove(cfg.key())
-            st.rerun()  # the whole page, now with the trained sizes
+    panel.poll(lambda: _draw_progress(cfgs))
 
-    poll()
+
+def _draw_progress(cfgs: list[TrainConfig]) -> bool:
+    error = _submit(cfgs)
+    lines, finished = [], 0
+    for cfg in cfgs:
+        job = panel.find_job(cfg)
+        snap = job.snapshot() if job else None
+        if ui.trained_run(cfg) is not None:
+            finished += 1
+            state = "done"
+        elif snap is None:
+            state = "waiting for a free slot (two runs per session at a time)"
+        elif snap.status == "failed":
+            finished += 1
+            state = f"failed: {snap.error}"
+        else:
+            state = f"{snap.status} {snap.fraction:.0%}"
+        lines.append(f"- k = {cfg.latent}: {state}")
+    st.info("Training the sweep:\n" + "\n".join(lines), icon=":material/model_training:")
+    if error:
+        st.warning(error)
+    if finished == len(cfgs):
+        wanted = st.session_state.get(WANTED, [])
+        for cfg in cfgs:
+            if cfg.key() in wanted:
+                wanted.remove(cfg.key())
+        return False  # the whole page, now with the trained sizes
+    return True

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import streamlit as st
 import torch
 from streamlit.errors import StreamlitPageNotFoundError
 
-from aecore import classifier, latent, sweep
+from aecore import classifier, latent, settings, sweep
 from aecore.checkpoints import (
     BUNDLED_DIR,
     Checkpoint,
@@ -26,22 +25,27 @@ from aecore.checkpoints import (
     CheckpointUnavailable,
     checkpoint_mtime,
     download_bytes,
-    list_checkpoints,
     load_checkpoint,
     runs_dir,
 )
 from aecore.config import TrainConfig, describe_run
-from aecore.corruptions import CORRUPTIONS
 from aecore.data import DATASETS, DatasetUnavailable, ImageDataset, data_dir, load_dataset
 from aecore.evaluate import corrupted_test_set, evaluate
 from aecore.jobs import BytesLRU, JobManager, model_bytes
 from aecore.models import build_model, count_params, summary
 from aecore.pretrain import bundled_names, read_manifest
-from app_pages._config import config_sidebar, current_values, default_config, open_config
+from aecore.runindex import RunEntry, list_runs
+from app_pages._config import (
+    config_sidebar,
+    current_values,
+    default_config,
+    level_slider,
+    open_config,
+)
 
 # re-exported for the pages
 log = logging.getLogger("aecore.app")
-__all__ = ["config_sidebar", "current_values", "default_config", "open_config"]
+__all__ = ["config_sidebar", "current_values", "default_config", "level_slider", "open_config"]
 
 
 @st.cache_resource
@@ -61,11 +65,7 @@ def jobs() -> JobManager:
 def run_budget_seconds() -> float:
     """The longest run this server takes, in estimated seconds: AECORE_RUN_BUDGET_S, else 5
     minutes. The command line has no budget."""
-    try:
-        return max(1.0, float(os.environ.get("AECORE_RUN_BUDGET_S", "300")))
-    except ValueError:
-        log.warning("AECORE_RUN_BUDGET_S is not a number; using 300 s")
-        return 300.0
+    return settings.current().run_budget_s
 
 
 def session_id() -> str:
@@ -145,9 +145,31 @@ def dataset(name: str) -> ImageDataset:
         st.stop()
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _test_images(name: str, corruption: str, level: float, stop: int, where: str):
-    return corrupted_test_set(_load(name, where), corruption, level, "cpu", limit=stop)
+def _checkpoint_identity(ckpt: Checkpoint) -> str:
+    """A run in a cache key: its config key, which names its checkpoint (the weights are not
+    hashed: a run's config decides them, and hashing megabytes on every page run would cost)."""
+    return ckpt.config.key()
+
+
+def _dataset_identity(ds: ImageDataset) -> tuple:
+    """A dataset in a cache key: its name and a fingerprint of its test images (their shape and
+    the bytes of the first 64), so the same data from another folder shares the entries."""
+    head = ds.test_images[:64].contiguous().numpy().tobytes()
+    return ds.name, tuple(ds.test_images.shape), hashlib.sha256(head).hexdigest()
+
+
+# For st.cache_data: callers pass runs and datasets themselves, and these say what identifies
+# them (Streamlit would otherwise try to hash a model's and a dataset's tensors).
+HASH_FUNCS = {
+    Checkpoint: _checkpoint_identity,
+    ImageDataset: _dataset_identity,
+    classifier.Classifier: lambda clf: clf.spec.key(),  # its spec decides its weights
+}
+
+
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=HASH_FUNCS)
+def _test_images(ds: ImageDataset, corruption: str, level: float, stop: int):
+    return corrupted_test_set(ds, corruption, level, "cpu", limit=stop)
 
 
 def test_images(
@@ -155,34 +177,32 @@ def test_images(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(clean, corrupted) test images start..start+n, float (n, C, H, W), corrupted as cfg says
     (at `level` if given). The noise has a fixed seed, so the images match the test metrics."""
-    dataset(cfg.dataset)  # shows the error and stops if the data is missing
+    ds = dataset(cfg.dataset)  # shows the error and stops if the data is missing
     level = cfg.level if level is None else level
-    clean, noisy = _test_images(cfg.dataset, cfg.corruption, level, start + n, str(data_dir()))
+    clean, noisy = _test_images(ds, cfg.corruption, level, start + n)
     return clean[start:], noisy[start:]
 
 
-@st.cache_data(max_entries=128, show_spinner="Evaluating on test images...")
-def evaluate_at(
-    _ckpt: Checkpoint, key: str, corruption: str, level: float, limit: int, pca: bool = True
-):
-    """Test metrics of a run (key = its config key) on `limit` test images corrupted as given;
-    the same keys as Checkpoint.metrics (less the PCA baseline's with pca=False, which spares
-    its fit). The baselines' metrics (the same for every run) are kept in the runs folder's
-    baselines/ subfolder, so a restart does not filter again."""
-    cfg = _ckpt.config
+@st.cache_data(max_entries=128, show_spinner="Evaluating on test images...", hash_funcs=HASH_FUNCS)
+def evaluate_at(ckpt: Checkpoint, corruption: str, level: float, limit: int, pca: bool = True):
+    """Test metrics of a run on `limit` test images corrupted as given; the same keys as
+    Checkpoint.metrics (less the PCA baseline's with pca=False, which spares its fit). The
+    baselines' metrics (the same for every run) are kept in the runs folder's baselines/
+    subfolder, so a restart does not filter again."""
+    cfg = ckpt.config
     ds = dataset(cfg.dataset)
     cache = runs_dir() / "baselines"
     return evaluate(
-        _ckpt.model, ds, corruption, level, cfg.loss, limit=limit, cache_dir=cache, pca=pca
+        ckpt.model, ds, corruption, level, cfg.loss, limit=limit, cache_dir=cache, pca=pca
     )
 
 
-@st.cache_data(max_entries=16, show_spinner="Encoding the test images...")
-def latent_points(_ckpt: Checkpoint, key: str, n: int, method: str):
-    """(codes (n, L), 2-D points (M, 2), method used) for the first n test images of run `key`.
+@st.cache_data(max_entries=16, show_spinner="Encoding the test images...", hash_funcs=HASH_FUNCS)
+def latent_points(ckpt: Checkpoint, n: int, method: str):
+    """(codes (n, L), 2-D points (M, 2), method used) for the first n test images of the run.
     t-SNE keeps the first latent.TSNE_MAX_POINTS only, so M <= n."""
-    ds = dataset(_ckpt.config.dataset)
-    codes = latent.encode_all(_ckpt.model, ds.test_images[:n])
+    ds = dataset(ckpt.config.dataset)
+    codes = latent.encode_all(ckpt.model, ds.test_images[:n])
     points, used = latent.project_2d(codes, method)
     return codes, points, used
 
@@ -191,7 +211,7 @@ def latent_points(_ckpt: Checkpoint, key: str, n: int, method: str):
 def model_summary(cfg: TrainConfig) -> tuple[pd.DataFrame, int]:
     """Keras-style layer table of cfg's model (before training) and its parameter count."""
     shape = tuple(DATASETS[cfg.dataset].meta["shape"])
-    model = build_model(cfg.model, shape, cfg.latent, cfg.width)
+    model = build_model(cfg, shape)
     rows = [
         {"layer": r.name, "type": r.kind, "output shape": str(r.output_shape), "params": r.params}
         for r in summary(model)
@@ -202,14 +222,19 @@ def model_summary(cfg: TrainConfig) -> tuple[pd.DataFrame, int]:
 # -- saved runs ----------------------------------------------------------------------------------
 
 
+def saved_runs() -> list[RunEntry]:
+    """The saved runs of the runs folder, then the bundled ones, newest first in each, from
+    their index (aecore.runindex): configs and test metrics, no weights loaded. A file that
+    another session's save evicts while this runs is left out, not an error."""
+    return [*list_runs(runs_dir()), *list_runs(BUNDLED_DIR)]
+
+
 def saved_run_paths() -> list[Path]:
-    """Checkpoint files in the runs folder, then the bundled ones, newest first in each. A file
-    that another session's save evicts while this runs is left out, not an error."""
-    return [*list_checkpoints(runs_dir()), *list_checkpoints(BUNDLED_DIR)]
+    """The checkpoint files of saved_runs()."""
+    return [entry.path for entry in saved_runs()]
 
 
 LOADED_RUNS_BYTES = 128 * 2**20  # weights of runs loaded from files, kept for every session
-_UNREADABLE = object()  # cached for a file that fails its checks: it is not read again
 
 
 @st.cache_resource
@@ -219,22 +244,31 @@ def _loaded_runs() -> BytesLRU:
     return BytesLRU(LOADED_RUNS_BYTES)
 
 
-def load_run(path: Path) -> Checkpoint | None:
-    """The checkpoint at path, or None if it is unreadable or was evicted meanwhile."""
+def load_run(path: Path, warn: bool = False) -> Checkpoint | None:
+    """The checkpoint at path, or None if it is unreadable or was evicted meanwhile. With
+    warn=True (a run the visitor picked from a list), why it cannot be opened is shown."""
     mtime = checkpoint_mtime(path)
     if mtime is None:
+        if warn:
+            st.warning(f"{path.name[:80]!r} was just removed to make room for newer runs.")
         return None
     cache, key = _loaded_runs(), (str(path), mtime)
     cached = cache.get(key)
+    if isinstance(cached, CheckpointError):  # read before and refused: not read again
+        if warn:
+            st.warning(str(cached), icon=":material/broken_image:")
+        return None
     if cached is not None:
-        return None if cached is _UNREADABLE else cached
+        return cached
     try:
         ckpt = load_checkpoint(path)
     except CheckpointUnavailable as err:  # short of memory for now: not cached as unreadable
         st.warning(str(err))
         return None
-    except CheckpointError:
-        cache.put(key, _UNREADABLE, 0)  # an unreadable file is skipped, not an error page
+    except CheckpointError as err:
+        cache.put(key, err, 0)  # an unreadable file is skipped or explained, not an error page
+        if warn:
+            st.warning(str(err), icon=":material/broken_image:")
         return None
     ckpt.info["path"] = str(path)
     cache.put(key, ckpt, model_bytes(ckpt.model))
@@ -258,17 +292,6 @@ def run_label(cfg: TrainConfig) -> str:
     "(bundled)" when it ships with the app."""
     name = describe_run(cfg, default_config())
     return f"{name} (bundled)" if cfg.key() in _bundled_names() else name
-
-
-def level_slider(where, corruption: str, start: float, label: str, key: str) -> float | None:
-    """A slider over the corruption's level range, starting at `start`; None if the corruption
-    has no level (its only level is 0)."""
-    meta = CORRUPTIONS[corruption].meta
-    if meta["max"] <= meta["min"]:
-        return None
-    cast = int if meta.get("integer") else float
-    low, high, step = cast(meta["min"]), cast(meta["max"]), cast(meta["step"])
-    return where.slider(label, low, high, cast(start), step=step, key=key)
 
 
 def page_link(page: str, label: str, icon: str | None = None) -> None:
@@ -301,26 +324,24 @@ def checkpoint_bytes(ckpt: Checkpoint, read: bool = True) -> bytes | None:
 # -- the Compare page's sweep and classifier ------------------------------------------------------
 
 
-@st.cache_data(max_entries=16, show_spinner="Fitting PCA and reconstructing...")
-def sweep_data(_runs: dict, dataset_name: str, keys: tuple, n: int = 10):
-    """(sweep points, image rows) of the latent-size sweep; `keys` (latent, run key or None)
-    stands for `_runs` in the cache key."""
+@st.cache_data(
+    max_entries=16, show_spinner="Fitting PCA and reconstructing...", hash_funcs=HASH_FUNCS
+)
+def sweep_data(runs: dict[int, Checkpoint | None], dataset_name: str, n: int = 10):
+    """(sweep points, image rows) of the latent-size sweep over runs {latent: run or None}."""
     ds = dataset(dataset_name)
-    return sweep.sweep_points(ds, _runs), sweep.sweep_rows(ds, _runs, n)
+    return sweep.sweep_points(ds, runs), sweep.sweep_rows(ds, runs, n)
 
 
-@st.cache_resource
-def classifiers() -> classifier.ClassifierTrainer:
-    """The one background trainer of classifiers, shared by every session."""
-    return classifier.ClassifierTrainer()
-
-
-@st.cache_data(max_entries=32, show_spinner="Classifying the test images...")
+@st.cache_data(max_entries=32, show_spinner="Classifying the test images...", hash_funcs=HASH_FUNCS)
 def classifier_accuracies(
-    _clf, clf_key: str, _models: dict, keys: tuple, dataset_name: str, corruption, level, limit
+    clf: classifier.Classifier,
+    runs: dict[str, Checkpoint],
+    dataset_name: str,
+    corruption: str,
+    level: float,
+    limit: int,
 ) -> dict[str, float]:
-    """aecore.classifier.accuracies, cached; clf_key and `keys` (name, run key) stand for the
-    classifier and the models in the cache key."""
-    return classifier.accuracies(
-        _clf.model, dataset(dataset_name), corruption, level, _models, limit
-    )
+    """aecore.classifier.accuracies of the runs {name: run}, cached."""
+    models = {name: run.model for name, run in runs.items()}
+    return classifier.accuracies(clf.model, dataset(dataset_name), corruption, level, models, limit)

@@ -7,10 +7,14 @@ import streamlit as st
 from aecore import plots
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
+from aecore.corruptions import has_level
 from aecore.evaluate import reconstruct
+from aecore.metrics import METHODS, METRICS
 from app_pages import _ui as ui
 
-METRIC_FORMAT = {"PSNR (dB)": "{:.2f}", "SSIM": "{:.3f}", "MSE": "{:.4f}"}
+METRIC_FORMAT = dict(METRICS.values())  # column label -> display format
+# Key suffixes of the methods that compare only on corrupted inputs (the corrupted input itself).
+CORRUPTED_ONLY = tuple(suffix for suffix, method in METHODS.items() if method.corrupted_only)
 
 
 def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = True) -> None:
@@ -19,7 +23,7 @@ def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = Tru
     corruption the input is the target itself, so only the compressors (PCA) compare."""
     m = dict(metrics)
     if not corrupted:
-        m = {k: v for k, v in m.items() if not k.endswith(("_noisy", "_median3", "_median5"))}
+        m = {k: v for k, v in m.items() if not k.endswith(CORRUPTED_ONLY)}
     table = plots.metrics_table(m)
     if table.empty:
         st.info("No test metrics for this run.")
@@ -41,7 +45,7 @@ def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = Tru
     if baselines:
         best = max(baselines, key=baselines.get)
         cols[1].metric(
-            "Best classical baseline: " + plots.METHODS.get(best.removeprefix("test_psnr"), best),
+            "Best classical baseline: " + _method_label(best.removeprefix("test_psnr"), best),
             f"{baselines[best]:.2f} dB",
             f"{m['test_psnr'] - baselines[best]:+.2f} dB: the autoencoder's margin",
         )
@@ -50,11 +54,16 @@ def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = Tru
     st.caption(caption + " PSNR and SSIM: higher is better; MSE: lower is better.")
 
 
+def _method_label(suffix: str, default: str) -> str:
+    method = METHODS.get(suffix)
+    return method.label if method is not None else default
+
+
 def recon_grid(ckpt: Checkpoint, n: int = 10, key: str = "grid") -> None:
     """Original / corrupted / reconstructed rows of the first n test images, with a PNG download."""
     clean, noisy = ui.test_images(ckpt.config, n)
     rows = {"Original": clean, "Corrupted": noisy, "Reconstructed": reconstruct(ckpt.model, noisy)}
-    if ckpt.config.corruption == "none":
+    if not has_level(ckpt.config.corruption):
         del rows["Corrupted"]
     st.plotly_chart(plots.image_grid(rows), width="content", key=key)
     st.download_button(
@@ -80,7 +89,7 @@ def require_trained(cfg: TrainConfig) -> Checkpoint:
         icon=":material/hourglass_empty:",
     )
     ui.page_link("app_pages/train.py", "Train this configuration", icon=":material/model_training:")
-    saved = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
+    saved = ui.saved_runs()  # labels and metrics from the index; opening needs only the config
     for i, other in enumerate(saved[:12]):
         left, right = st.columns([5, 1], vertical_alignment="center")
         psnr = other.metrics.get("test_psnr")

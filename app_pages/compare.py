@@ -9,7 +9,7 @@ import streamlit as st
 
 from aecore import plots
 from aecore.checkpoints import Checkpoint
-from aecore.corruptions import CORRUPTIONS
+from aecore.corruptions import CORRUPTIONS, has_level
 from aecore.data import DATASETS
 from aecore.evaluate import reconstruct
 from aecore.models import MODELS, count_params
@@ -26,7 +26,7 @@ SIDE, SWEEP, CLASSIFY = "Side by side", "Code size vs PCA", "As classifier input
 def trained_on(c: Checkpoint) -> str:
     """The corruption a run was trained on, in words: "Gaussian noise, sigma = 0.5"."""
     cfg = c.config
-    if cfg.corruption == "none":
+    if not has_level(cfg.corruption):
         return "no corruption"
     meta = CORRUPTIONS[cfg.corruption].meta
     level = f"{cfg.level:g}" if cfg.level_sampling == "fixed" else f"0 to {cfg.level:g}"
@@ -59,7 +59,7 @@ def runs_table(picked: dict[str, Checkpoint]) -> None:
 
 
 st.title("Compare runs")
-runs = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
+runs = ui.saved_runs()  # configs and test metrics from the index: no weights loaded yet
 if not runs:
     st.info("No trained runs yet: train two or three, then compare them here.")
     ui.page_link("app_pages/train.py", "Open Train", icon=":material/model_training:")
@@ -89,7 +89,11 @@ chosen = st.multiselect(
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
-picked = {string.ascii_uppercase[i]: candidates[label] for i, label in enumerate(chosen)}
+loaded = [ui.load_run(candidates[label].path, warn=True) for label in chosen]  # weights now
+loaded = [c for c in loaded if c is not None]  # load_run said why a run cannot be opened
+if not loaded:
+    st.stop()
+picked = {string.ascii_uppercase[i]: c for i, c in enumerate(loaded)}
 runs_table(picked)
 
 # The shared inputs: corrupted like the first run unless changed here.
@@ -108,9 +112,9 @@ start = first.level if corruption == first.corruption else meta["default"]
 level = ui.level_slider(
     right,
     corruption,
-    start,
     f"Level: {meta['level_name']}",
     key=f"cmp_level_{dataset}_{corruption}",
+    start=start,
 )
 level = level or 0.0
 if view == CLASSIFY:
@@ -129,7 +133,7 @@ st.caption("Rows A, B, ...: each run's reconstruction of the same corrupted imag
 st.plotly_chart(plots.image_grid(rows), width="content", key="cmp_grid")
 
 shared = {
-    letter: ui.evaluate_at(c, c.config.key(), corruption, level, SHARED_IMAGES, pca=False)
+    letter: ui.evaluate_at(c, corruption, level, SHARED_IMAGES, pca=False)
     for letter, c in picked.items()
 }
 table = pd.DataFrame(
@@ -161,7 +165,7 @@ st.caption(
 )
 any_metrics = next(iter(shared.values()))
 references = {}
-if corruption != "none" and level > 0:  # an uncorrupted input would score the 100 dB cap
+if has_level(corruption) and level > 0:  # an uncorrupted input would score the 100 dB cap
     references = {"corrupted input": any_metrics["test_psnr_noisy"]}
     references["median 3x3"] = any_metrics["test_psnr_median3"]
 st.plotly_chart(

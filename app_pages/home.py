@@ -27,27 +27,29 @@ if HOME_PREVIEW.is_file():
     picture.image(HOME_PREVIEW.read_bytes(), width="content")
 
 # The heavy imports, after the first picture is on its way to the browser.
-from aecore.corruptions import CORRUPTIONS  # noqa: E402
+from aecore.checkpoints import Checkpoint  # noqa: E402
+from aecore.corruptions import CORRUPTIONS, has_level  # noqa: E402
 from aecore.data import (  # noqa: E402
     DATASETS,
     DatasetUnavailable,
     available_offline,
-    data_dir,
     load_dataset,
     offline,
 )
+from aecore.plots import labelled_png  # noqa: E402
 from aecore.pretrain import bundled_names  # noqa: E402
-from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows, labelled_png  # noqa: E402
+from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows  # noqa: E402
 from app_pages import _ui as ui  # noqa: E402
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def demo_png(_ckpt, key: str, level: float, where: str) -> bytes:
-    """The live picture of run `key` at `level` (a PNG, as fast to send as the stored one)."""
-    return labelled_png(demo_rows(_ckpt, load_dataset(_ckpt.config.dataset, where), level))
+@st.cache_data(max_entries=64, show_spinner=False, hash_funcs=ui.HASH_FUNCS)
+def demo_png(ckpt: Checkpoint, level: float) -> bytes:
+    """The live picture of the run at `level` (a PNG, as fast to send as the stored one). The
+    dataset comes from the data folder of the moment; a missing one raises (and is not cached)."""
+    return labelled_png(demo_rows(ckpt, load_dataset(ckpt.config.dataset), level))
 
 
-runs = [ckpt for ckpt in map(ui.load_run, ui.saved_run_paths()) if ckpt is not None]
+runs = ui.saved_runs()  # configs and test metrics from the index: no weights loaded yet
 if not runs:
     picture.empty()
     controls.info(
@@ -66,15 +68,18 @@ runs.sort(
     key=lambda c: (
         offline() and not available_offline(c.config.dataset),
         c.config.key() != demo_key,
-        c.config.corruption == "none",
+        not has_level(c.config.corruption),
         -c.metrics.get("test_psnr", 0.0),  # then the best denoiser
     )
 )
-labels = {ui.run_label(ckpt.config): ckpt for ckpt in runs}
+labels = {ui.run_label(entry.config): entry for entry in runs}
 # The model's name gets the whole width (names run long); its level slider goes below.
 label = controls.selectbox("Trained model", list(labels), key="home_run")
 right, _ = controls.columns([1, 1], gap="large")
-ckpt = labels[label]
+ckpt = ui.load_run(labels[label].path, warn=True)  # only the run shown is loaded
+if ckpt is None:  # damaged or just evicted: load_run said why
+    picture.empty()
+    st.stop()
 cfg = ckpt.config
 meta = CORRUPTIONS[cfg.corruption].meta
 data_label = DATASETS[cfg.dataset].label
@@ -83,9 +88,9 @@ trained = f"{cfg.level:g}" if cfg.level_sampling == "fixed" else f"0 to {cfg.lev
 level = ui.level_slider(
     right,
     cfg.corruption,
-    HOME_LEVEL if cfg.key() == demo_key else cfg.level,
     f"{CORRUPTIONS[cfg.corruption].label}: {meta['level_name']} (trained at {trained})",
     key=f"home_level_{cfg.corruption}",
+    start=HOME_LEVEL if cfg.key() == demo_key else cfg.level,
 )
 if level is None:
     level = 0.0
@@ -93,7 +98,7 @@ if level is None:
 
 try:
     with st.spinner(f"Loading {data_label}..."):
-        png = demo_png(ckpt, cfg.key(), level, str(data_dir()))
+        png = demo_png(ckpt, level)
 except DatasetUnavailable as err:
     if cfg.key() != demo_key:
         picture.empty()  # the stored picture belongs to the demo model only
@@ -104,13 +109,13 @@ if "test_psnr" in ckpt.metrics:
     before = ckpt.metrics.get("test_psnr_noisy")
     tested = (
         "On the whole test set"
-        if cfg.corruption == "none"
+        if not has_level(cfg.corruption)
         else f"On the whole test set, corrupted with {meta['level_name']} = {cfg.level:g}"
     )
     caption.caption(
         f"The first test images of {data_label}. {tested}: "
         f"{ckpt.metrics['test_psnr']:.2f} dB PSNR after the autoencoder"
-        + (f", {before:.2f} dB before" if cfg.corruption != "none" and before else "")
+        + (f", {before:.2f} dB before" if has_level(cfg.corruption) and before else "")
         + ". Higher is better."
     )
 

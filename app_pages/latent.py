@@ -27,7 +27,7 @@ method = right.radio(
     help="auto: the code itself when it has 2 units, else PCA (instant). t-SNE keeps "
     "neighbours together but distorts distances, and takes several seconds.",
 )
-codes, points, used = ui.latent_points(ckpt, cfg.key(), n, method)
+codes, points, used = ui.latent_points(ckpt, n, method)
 labels = ds.test_labels[: len(points)]
 if method != "auto" and used == "identity":  # a code of 1 or 2 units is never projected
     why = {

@@ -6,6 +6,7 @@ are bundled, so each card shows what its preset reaches and Train opens it alrea
 
 import streamlit as st
 
+from aecore.corruptions import has_level
 from aecore.data import DATASETS, available_offline
 from aecore.presets import PRESETS, preset_config
 from app_pages import _ui as ui
@@ -80,7 +81,7 @@ def result_line(kind: str, dataset: str) -> str:
     if metrics is None:
         return "Not bundled for this dataset: Train trains it (under a minute on a laptop)."
     line = f"Bundled result: **{metrics['test_psnr']:.1f} dB** PSNR"
-    if cfg.corruption != "none":
+    if has_level(cfg.corruption):
         return line + f", against {metrics['test_psnr_median3']:.1f} dB for the median filter."
     if "test_psnr_pca" in metrics:
         return line + f", against {metrics['test_psnr_pca']:.1f} dB for PCA."

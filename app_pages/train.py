@@ -5,6 +5,7 @@ import streamlit as st
 from aecore import plots
 from aecore.bundle import run_bundle
 from aecore.checkpoints import checkpoint_name
+from aecore.corruptions import has_level
 from aecore.data import DATASETS
 from app_pages import _panel as panel
 from app_pages import _ui as ui
@@ -76,7 +77,7 @@ else:
         ckpt.metrics,
         f"All {DATASETS[cfg.dataset].label} test images, corrupted with one fixed seed for every "
         "method.",
-        corrupted=cfg.corruption != "none",
+        corrupted=has_level(cfg.corruption),
     )
     st.subheader("Original, corrupted and reconstructed test images")
     views.recon_grid(ckpt)

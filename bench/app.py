@@ -12,7 +12,7 @@
 Headless Chromium (Debian's `chromium`) through Playwright; each figure is printed, compared with
 its target, and written to bench/results/app.json.
 
-    python bench/app.py [--reruns 7] [--skip-train]
+    python -m bench.app [--reruns 7] [--skip-train]
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from aecore.config import TrainConfig  # noqa: E402
+from aecore.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 

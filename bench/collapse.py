@@ -6,9 +6,9 @@ the app presets' learning rate (3e-3, aecore/presets.py), must beat the 3x3 medi
 test set. Printed per run: test PSNR, the median filter's, the margin, how much the outputs vary
 across images relative to the clean images (near 0: collapsed), and aecore.quality's verdict.
 
-    AECORE_DATA_DIR=../shared/data python bench/collapse.py            # the issue's table
-    python bench/collapse.py --models conv_same conv_same_plain --lr 1e-3
-    python bench/collapse.py --dataset digits --limit 0 --epochs 20    # offline, seconds
+    AECORE_DATA_DIR=../shared/data python -m bench.collapse            # the issue's table
+    python -m bench.collapse --models conv_same conv_same_plain --lr 1e-3
+    python -m bench.collapse --dataset digits --limit 0 --epochs 20    # offline, seconds
 
 vae_conv is judged by the PSNR of its reconstruction (from the posterior mean) like the others,
 but the criterion does not fit a VAE well: its loss trades reconstruction for a KL term, and in
@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from aecore import quality  # noqa: E402
-from aecore.config import TrainConfig  # noqa: E402
-from aecore.data import load_dataset  # noqa: E402
-from aecore.evaluate import evaluate  # noqa: E402
-from aecore.train import train  # noqa: E402
+from aecore import quality
+from aecore.config import TrainConfig
+from aecore.corruptions import has_level
+from aecore.data import load_dataset
+from aecore.evaluate import evaluate
+from aecore.train import train
 
 CONV_MODELS = ["conv_same", "conv_pool", "conv_transpose", "unet", "vae_conv"]
 APP_LR = 3e-3  # the Learn presets' and the app's default learning rate (aecore/presets.py)
@@ -62,7 +60,7 @@ def run_one(cfg: TrainConfig, ds, device: str = "cpu") -> Row:
         median3=m["test_psnr_median3"],
         margin=m["test_psnr"] - m["test_psnr_median3"],
         spread=m["test_output_std"] / m["test_clean_std"],
-        warning=quality.check(m, corrupted=cfg.corruption != "none"),
+        warning=quality.check(m, corrupted=has_level(cfg.corruption)),
         seconds=seconds,
     )
 

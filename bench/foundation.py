@@ -6,7 +6,7 @@
    DataLoader pipeline (reference epochs run before and after ours, so drift hits both).
 2. conv_same on MNIST with Gaussian sigma 0.5: test PSNR against the 3x3 median filter's.
 
-    python bench/foundation.py [--epochs 10] [--conv-epochs 3] [--out bench/results/foundation.json]
+    python -m bench.foundation [--epochs 10] [--conv-epochs 3] [--out bench/results/foundation.json]
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from aecore.config import TrainConfig  # noqa: E402
-from aecore.data import data_dir, load_dataset  # noqa: E402
-from aecore.evaluate import evaluate  # noqa: E402
-from aecore.train import train  # noqa: E402
-from bench import reference as ref  # noqa: E402
+from aecore.config import TrainConfig
+from aecore.data import data_dir, load_dataset
+from aecore.evaluate import evaluate
+from aecore.train import train
+from bench import reference as ref
 
 VAE_TARGET_NATS = 105.6
 SPEEDUP_TARGET = 2.5

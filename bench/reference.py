@@ -2,20 +2,33 @@
 
 torchvision dataset + ToTensor + DataLoader(batch_size=128, shuffle=True), one PIL image at a time,
 as in pytorch/examples' mnist/ and vae/ scripts. Used by the benchmarks as the baseline that our
-trainer (aecore.train) is measured against, in the same process and the same run.
+trainer (aecore.train) is measured against, in the same run.
+
+    python -m bench.reference --config '{"model": "janet", "epochs": 2}' --device cpu
+
+trains one configuration that way in a process of its own, as a tutorial script does (torch is
+imported first, so OpenMP keeps its default wait policy), and prints one JSON line: each epoch's
+seconds, the training images and the test loss (aecore.evaluate, as for our runs).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from aecore.config import TrainConfig
-from aecore.models import build_model
+from aecore.corruptions import corrupt
+from aecore.data import data_dir, load_dataset
+from aecore.evaluate import evaluate
+from aecore.models import build_model, is_variational
+from aecore.train import split_indices
 
 TV_CLASSES = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST}
 
@@ -77,10 +90,62 @@ def vae_test_loss(model, test_loader) -> float:
 
 def make_vae(latent: int = 20, seed: int = 0):
     torch.manual_seed(seed)
-    return build_model("vae_mlp", (1, 28, 28), latent)
+    return build_model(TrainConfig(model="vae_mlp", latent=latent), (1, 28, 28))
 
 
 def build(cfg: TrainConfig):
     """cfg's model with cfg's seed: the same initial weights that aecore.train starts from."""
     torch.manual_seed(cfg.seed)
-    return build_model(cfg.model, (1, 28, 28), cfg.latent, cfg.width)
+    return build_model(cfg, (1, 28, 28))
+
+
+def train_indices(ds, cfg: TrainConfig) -> torch.Tensor:
+    """The images our trainer learns from: the training set less the validation holdout."""
+    train_idx, _ = split_indices(len(ds.train_images))
+    return train_idx[: cfg.limit_train] if cfg.limit_train else train_idx
+
+
+def reference_trainer(cfg: TrainConfig, device: torch.device, train_idx: torch.Tensor):
+    """The tutorial trainer for cfg: (model, one_epoch() -> seconds, images per epoch). It learns
+    from the same training images as ours (a Subset, as tutorials hold out validation images
+    with random_split), so both take the same number of steps and their losses compare."""
+    model = build(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    data = dataset(cfg.dataset, str(data_dir()), train=True)
+    data = Subset(data, train_idx.tolist())
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True)
+    gen = torch.Generator(device).manual_seed(cfg.seed)
+    if is_variational(cfg.model):
+        step = vae_step
+    else:
+
+        def step(model, x):
+            noise = lambda c: corrupt(cfg.corruption, c, cfg.level, gen)  # noqa: E731
+            return ae_step(model, x, noise, "mse")
+
+    def one_epoch() -> float:
+        return train_epoch(model, opt, loader, step, device)
+
+    return model, one_epoch, len(data)
+
+
+def run(cfg: TrainConfig, device: str) -> dict:
+    """Train cfg the tutorial way for cfg.epochs; epoch seconds, images and test loss."""
+    ds = load_dataset(cfg.dataset)
+    model, one_epoch, images = reference_trainer(cfg, torch.device(device), train_indices(ds, cfg))
+    seconds = [one_epoch() for _ in range(cfg.epochs)]
+    loss = evaluate(model, ds, cfg.corruption, cfg.level, cfg.loss)["test_loss"]
+    return {"epoch_seconds": seconds, "images": images, "test_loss": loss}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="train one configuration the tutorial way")
+    parser.add_argument("--config", required=True, help="TrainConfig fields as a JSON object")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(TrainConfig(**json.loads(args.config)), args.device)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,21 +1,26 @@
-"""Training and inference speed: aecore's trainer against the tutorial-style reference.
+"""Training and inference speed as users get them: aecore's command line against the tutorial way.
 
 For each model kind, the same model (same init seed, batch 128, Adam 1e-3, same loss and
-corruption) is trained by aecore.train and by bench/reference.py (torchvision dataset + ToTensor
-+ DataLoader), on the same training images (the training set less ours' validation holdout).
-The two are interleaved epoch by epoch in one process (ours, reference, ours, ...), so a busy
-machine slows both alike. Printed and written to JSON, per model:
-- training samples per second and seconds per epoch, each trainer's median epoch, and the ratio;
-- working memory: the process's resident-memory peak during that trainer's epochs (after the
-  first, which sets up) above where the epoch started (CPU), or the CUDA allocator's peak (GPU);
-  and the training data each keeps resident (ours: float32 on the device; the reference: uint8);
+corruption) is trained twice on the same training images (the training set less our validation
+holdout), each in a fresh process started as its users start it:
+- ours: `python -m aecore train ... --force --json` (bench/product.py): the command line's own
+  import order, OpenMP wait policy and threads; epoch seconds from the history it saves;
+- the reference: `python -m bench.reference` (torchvision dataset + ToTensor + DataLoader), a
+  script that imports torch first, as tutorials do.
+The two alternate (ours first for one model, the reference first for the next), so a drifting
+load hits both. Printed and written to JSON, per model:
+- training samples per second and seconds per epoch from each trainer's steady-state epochs (the
+  median after the first), and the first epoch apart (it pays for first-call setup); the ratio;
+- memory: each process's resident-memory peak, and the training data each keeps resident
+  (ours: float32 on the device; the reference: uint8);
 - the final test loss of both (same evaluate(), same test noise) and their relative difference;
-- inference: encode + decode of the 10,000 test images, and one 64-image grid as PNG.
+- inference, in this process (aecore imported first, as in the app): encode + decode of the
+  10,000 test images, and one 64-image grid as PNG, with our trained model.
 
-    python bench/speed.py                                # every model on the CPU
-    python bench/speed.py --models janet vae_mlp         # some of them (results are merged)
-    python bench/speed.py --device cuda                  # the same table on a GPU
-    python bench/speed.py --quick                        # smoke run: 2,000 images, 1 epoch
+    python -m bench.speed                                # every model on the CPU
+    python -m bench.speed --models janet vae_mlp         # some of them (results are merged)
+    python -m bench.speed --device cuda                  # the same table on a GPU
+    python -m bench.speed --quick                        # smoke run: 2,000 images, 1 epoch
 
 Results go to bench/results/speed-<device>.json; a run of some models keeps the others' rows.
 """
@@ -23,28 +28,29 @@ Results go to bench/results/speed-<device>.json; a run of some models keeps the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+# isort: off
+import aecore  # noqa: F401  first, as in the app and the command line: its OpenMP policy
 import torch
-from torch.utils.data import Subset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# isort: on
 
-from aecore import plots  # noqa: E402
-from aecore.checkpoints import hardware  # noqa: E402
-from aecore.config import TrainConfig  # noqa: E402
-from aecore.corruptions import corrupt  # noqa: E402
-from aecore.data import data_dir, load_dataset, to_float  # noqa: E402
-from aecore.evaluate import evaluate, reconstruct  # noqa: E402
-from aecore.latent import encode_all  # noqa: E402
-from aecore.train import split_indices, train  # noqa: E402
-from bench import reference as ref  # noqa: E402
+from aecore import plots
+from aecore.checkpoints import hardware, load_checkpoint
+from aecore.config import TrainConfig
+from aecore.corruptions import has_level
+from aecore.data import load_dataset, to_float
+from aecore.evaluate import reconstruct
+from aecore.latent import encode_all
+from aecore.models import MODELS
+from bench import product
+from bench.reference import train_indices
 
 QUICK_IMAGES = 2000
 LOSS_TOLERANCE = 0.01  # the final test losses must agree within 1%
@@ -78,47 +84,7 @@ CASES = [
     Case("unet", _ae("unet"), None),
     Case("vae_conv", _ae("vae_conv", corruption="none", latent=20, loss="bce"), None),
 ]
-CONV = {"conv_same", "conv_pool", "conv_transpose", "unet", "vae_conv"}
-
-
-# -- memory ---------------------------------------------------------------------------------------
-
-
-class PeakMemory:
-    """Peak memory of one phase: CUDA's allocator on a GPU; on the CPU the resident-set
-    high-water mark (reset through /proc/self/clear_refs, Linux only) above the phase's start."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.start = 0
-
-    def begin(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self.start = torch.cuda.memory_allocated()
-            return
-        # Not Linux: no reset, and the peak is then the process's peak so far.
-        with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")
-        self.start = _status_kb("VmRSS") * 1024
-
-    def end(self) -> float:
-        """MB above the phase's start."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-            return (torch.cuda.max_memory_allocated() - self.start) / 2**20
-        return max(0, _status_kb("VmHWM") * 1024 - self.start) / 2**20
-
-
-def _status_kb(field: str) -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+CONV = {e.name for e in MODELS if e.meta["convolutional"]}  # slower per image: fewer epochs
 
 
 def _sync(device: torch.device) -> None:
@@ -127,30 +93,6 @@ def _sync(device: torch.device) -> None:
 
 
 # -- one model --------------------------------------------------------------------------------
-
-
-def reference_trainer(cfg: TrainConfig, device: torch.device, train_idx: torch.Tensor):
-    """The tutorial trainer for cfg: (model, one_epoch() -> seconds, images per epoch). It learns
-    from the same training images as ours (a Subset, as tutorials hold out validation images
-    with random_split), so both take the same number of steps and their losses compare."""
-    model = ref.build(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    data = ref.dataset(cfg.dataset, str(data_dir()), train=True)
-    data = Subset(data, train_idx.tolist())
-    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True)
-    gen = torch.Generator(device).manual_seed(cfg.seed)
-    if cfg.model.startswith("vae"):
-        step = ref.vae_step
-    else:
-
-        def step(model, x):
-            noise = lambda c: corrupt(cfg.corruption, c, cfg.level, gen)  # noqa: E731
-            return ref.ae_step(model, x, noise, "mse")
-
-    def one_epoch() -> float:
-        return ref.train_epoch(model, opt, loader, step, device)
-
-    return model, one_epoch, len(data)
 
 
 def inference_times(model, test: torch.Tensor, device: torch.device) -> dict[str, float]:
@@ -173,73 +115,63 @@ def inference_times(model, test: torch.Tensor, device: torch.device) -> dict[str
     return {"encode_decode_test_s": both, "encode_test_s": encode, "grid64_png_s": png}
 
 
-def bench_case(case: Case, device: torch.device, epochs: int, quick: bool) -> dict:
-    limit = QUICK_IMAGES if quick else None
-    cfg = replace(case.config, epochs=epochs, limit_train=limit or 0)
+def reference_argv(cfg: TrainConfig, device: torch.device) -> list[str]:
+    config = json.dumps(cfg.to_dict())
+    return [sys.executable, "-m", "bench.reference", "--config", config, "--device", str(device)]
+
+
+def train_both(
+    cfg: TrainConfig, device: torch.device, runs: Path, reference_first: bool
+) -> tuple[product.CliRun, dict]:
+    """Our run through the command line and the reference's, one after the other."""
+    env = product.child_env(runs)
+    ours, ref = None, None
+    for which in ("reference", "ours") if reference_first else ("ours", "reference"):
+        if which == "ours":
+            ours = product.run(cfg, env, str(device))
+        else:
+            out, peak = product.wait_json(product.launch(reference_argv(cfg, device), env))
+            ref = out | {"peak_mb": peak}
+    return ours, ref
+
+
+def bench_case(
+    case: Case, device: torch.device, epochs: int, quick: bool, runs: Path, reference_first: bool
+) -> dict:
+    cfg = replace(case.config, epochs=epochs, limit_train=QUICK_IMAGES if quick else 0)
+    ours, ref = train_both(cfg, device, runs, reference_first)
     ds = load_dataset(cfg.dataset)
-    ref_model, ref_epoch, ref_images = reference_trainer(cfg, device, _train_indices(ds, cfg))
-    ours_s: list[float] = []
-    ref_s: list[float] = []
-    mem_ours: list[float] = []
-    mem_ref: list[float] = []
-    meter = PeakMemory(device)
-
-    def after_our_epoch(stats) -> None:
-        # Called after our epoch (and its validation pass, which is not timed): close our phase,
-        # run one reference epoch in its own phase, then open the phase of our next epoch.
-        mem_ours.append(meter.end())
-        ours_s.append(stats.seconds)
-        meter.begin()
-        ref_s.append(ref_epoch())
-        mem_ref.append(meter.end())
-        print(
-            f"  {case.name} epoch {stats.epoch}: ours {ours_s[-1]:.2f} s, "
-            f"reference {ref_s[-1]:.2f} s",
-            flush=True,
-        )
-        meter.begin()
-
-    meter.begin()
-    ours = train(cfg, on_epoch=after_our_epoch, device=device, dataset=ds)
-    our_images = len(_train_indices(ds, cfg))
-    limit_test = 500 if quick else None
-    loss_ours = evaluate(ours.model, ds, cfg.corruption, cfg.level, cfg.loss, limit=limit_test)
-    loss_ref = evaluate(ref_model, ds, cfg.corruption, cfg.level, cfg.loss, limit=limit_test)
-    ours_med, ref_med = statistics.median(ours_s), statistics.median(ref_s)
+    our_images = len(train_indices(ds, cfg))
+    ref_s = ref["epoch_seconds"]
+    ref_steady = product.steady(ref_s)
     row = {
         "model": cfg.model,
         "dataset": cfg.dataset,
-        "corruption": f"{cfg.corruption} {cfg.level:g}" if cfg.corruption != "none" else "none",
+        "corruption": f"{cfg.corruption} {cfg.level:g}" if has_level(cfg.corruption) else "none",
         "epochs": epochs,
         "ours_images": our_images,
-        "reference_images": ref_images,
-        "ours_s_per_epoch": ours_med,
-        "reference_s_per_epoch": ref_med,
-        "ours_samples_per_s": our_images / ours_med,
-        "reference_samples_per_s": ref_images / ref_med,
-        "ours_epoch_seconds": ours_s,
+        "reference_images": ref["images"],
+        "ours_s_per_epoch": ours.steady_epoch_s,
+        "reference_s_per_epoch": ref_steady,
+        "ours_first_epoch_s": ours.first_epoch_s,
+        "reference_first_epoch_s": ref_s[0],
+        "ours_samples_per_s": our_images / ours.steady_epoch_s,
+        "reference_samples_per_s": ref["images"] / ref_steady,
+        "ours_epoch_seconds": ours.epoch_seconds,
         "reference_epoch_seconds": ref_s,
-        "ours_peak_mb": max(mem_ours[1:] or mem_ours),
-        "reference_peak_mb": max(mem_ref[1:] or mem_ref),
-        "ours_setup_mb": mem_ours[0],
+        "ours_peak_mb": ours.peak_rss_mb,
+        "reference_peak_mb": ref["peak_mb"],
         "ours_dataset_mb": our_images * ds.train_images[0].numel() * 4 / 2**20,
         "reference_dataset_mb": ds.train_images.numel() / 2**20,
-        "ours_test_loss": loss_ours["test_loss"],
-        "reference_test_loss": loss_ref["test_loss"],
+        "ours_test_loss": ours.report["test_loss"],
+        "reference_test_loss": ref["test_loss"],
         "target_speedup": case.target,
+        "order": "reference, ours" if reference_first else "ours, reference",
     }
     row["speedup"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
-    row["loss_difference"] = (loss_ours["test_loss"] - loss_ref["test_loss"]) / abs(
-        loss_ref["test_loss"]
-    )
-    row |= inference_times(ours.model, ds.test_images, device)
-    return row
-
-
-def _train_indices(ds, cfg: TrainConfig) -> torch.Tensor:
-    """The images our trainer learns from: the training set less the validation holdout."""
-    train_idx, _ = split_indices(len(ds.train_images))
-    return train_idx[: cfg.limit_train] if cfg.limit_train else train_idx
+    row["loss_difference"] = (row["ours_test_loss"] - ref["test_loss"]) / abs(ref["test_loss"])
+    model = load_checkpoint(ours.checkpoint, device).model
+    return row | inference_times(model, ds.test_images, device)
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -253,9 +185,12 @@ def verdict(row: dict, device: torch.device) -> str:
 
 
 def print_table(rows: dict[str, dict], device: torch.device) -> None:
+    """s/epoch: the steady-state epochs' median; 1st: the first epoch; peak MB: each process's."""
+    nan = float("nan")  # rows written before first epochs were kept apart
     head = (
-        f"{'model':<15}{'images/s ours':>14}{'reference':>11}{'ratio':>7}{'target':>8}"
-        f"{'s/epoch ours':>13}{'ref':>7}{'work MB':>9}{'ref':>6}{'test loss ours':>16}"
+        f"{'model':<15}{'images/s ours':>14}{'reference':>11}{'ratio':>8}{'target':>8}"
+        f"{'s/epoch ours':>13}{'ref':>7}{'1st ours':>9}{'ref':>7}{'peak MB':>9}{'ref':>6}"
+        f"{'test loss ours':>16}"
         f"{'ref':>9}{'diff':>8}{'10k enc+dec s':>14}{'grid64 s':>9}  met"
     )
     print(head)
@@ -264,8 +199,9 @@ def print_table(rows: dict[str, dict], device: torch.device) -> None:
         target = f"{goal:.1f}x" if goal else "-"
         print(
             f"{name:<15}{r['ours_samples_per_s']:>14,.0f}{r['reference_samples_per_s']:>11,.0f}"
-            f"{r['speedup']:>6.2f}x{target:>8}{r['ours_s_per_epoch']:>13.2f}"
-            f"{r['reference_s_per_epoch']:>7.2f}{r['ours_peak_mb']:>9.0f}"
+            f"{r['speedup']:>7.2f}x{target:>8}{r['ours_s_per_epoch']:>13.2f}"
+            f"{r['reference_s_per_epoch']:>7.2f}{r.get('ours_first_epoch_s', nan):>9.2f}"
+            f"{r.get('reference_first_epoch_s', nan):>7.2f}{r['ours_peak_mb']:>9.0f}"
             f"{r['reference_peak_mb']:>6.0f}{r['ours_test_loss']:>16.4f}"
             f"{r['reference_test_loss']:>9.4f}{r['loss_difference']:>+8.2%}"
             f"{r['encode_decode_test_s']:>14.3f}{r['grid64_png_s']:>9.3f}  {verdict(r, device)}"
@@ -294,14 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     saved = json.loads(out.read_text()) if out.is_file() else {}
     rows: dict[str, dict] = saved.get("rows", {})
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {device}", flush=True)
-    for case in CASES:
-        if case.name not in args.models:
-            continue
-        epochs = 1 if args.quick else args.conv_epochs if case.config.model in CONV else args.epochs
-        print(f"== {case.name}: {epochs} epoch(s)", flush=True)
-        rows[case.name] = bench_case(case, device, epochs, args.quick)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"device": _device_name(device), "rows": rows}, indent=1))
+    chosen = [case for case in CASES if case.name in args.models]
+    with tempfile.TemporaryDirectory(prefix="aecore-speed-") as runs:
+        for i, case in enumerate(chosen):
+            conv = case.config.model in CONV
+            epochs = 1 if args.quick else args.conv_epochs if conv else args.epochs
+            print(f"== {case.name}: {epochs} epoch(s)", flush=True)
+            rows[case.name] = row = bench_case(case, device, epochs, args.quick, Path(runs), i % 2)
+            print(
+                f"  {case.name}: ours {row['ours_epoch_seconds']}, "
+                f"reference {row['reference_epoch_seconds']} s per epoch",
+                flush=True,
+            )
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({"device": _device_name(device), "rows": rows}, indent=1))
     print()
     print_table({k: rows[k] for k in names if k in rows}, device)
     print(f"\nwrote {out}")

@@ -24,9 +24,9 @@ runs folder is a new empty temp folder, and the old and the new code alternate: 
 old, ... so a busy machine slows both alike. The old code is `git archive <ref>` (default: the
 commit before these changes) unpacked to a temp folder; "new" is this working tree.
 
-    python bench/steps.py                       # 3 rounds of every step
-    python bench/steps.py --rounds 1 --steps denoise compare
-    python bench/steps.py --old HEAD            # against another commit
+    python -m bench.steps                       # 3 rounds of every step
+    python -m bench.steps --rounds 1 --steps denoise compare
+    python -m bench.steps --old HEAD            # against another commit
 
 Needs MNIST under AECORE_DATA_DIR (default ../shared/data). Results: bench/results/steps.json.
 """
@@ -81,6 +81,12 @@ def _bundled_config(tree: Path, name: str) -> dict:
     return next(m["config"] for m in manifest["models"] if m["name"] == name)
 
 
+def _page(tree: Path, name: str) -> Path:
+    """A page's script: app_pages/ now, pages/ in older trees."""
+    new = tree / "app_pages" / f"{name}.py"
+    return new if new.is_file() else tree / "pages" / f"{name}.py"
+
+
 def _texts(at) -> str:
     return "\n".join(str(e.value) for kind in ("caption", "markdown") for e in at.get(kind))
 
@@ -88,7 +94,7 @@ def _texts(at) -> str:
 def worker_denoise(tree: Path) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(tree / "pages" / "denoise.py"), default_timeout=600)
+    at = AppTest.from_file(str(_page(tree, "denoise")), default_timeout=600)
     at.query_params.update({k: str(v) for k, v in _bundled_config(tree, DENOISE_MODEL).items()})
     t0 = time.perf_counter()
     at.run()
@@ -111,16 +117,12 @@ def worker_compare(tree: Path) -> dict:
 
     # A server that has served pages before: every module imported (scikit-learn too, which
     # loading the digits imports: 1.2 s once per process), no cache filled.
-    modules = (
-        "app_pages._ui",
-        "app_pages._views",
-        "app_pages._classify",
-        "app_pages._sweep",
-        "sklearn.datasets",
-    )
+    package = _page(tree, "compare").parent.name  # app_pages, or pages in older trees
+    modules = [f"{package}.{m}" for m in ("_ui", "_views", "_classify", "_sweep")]
+    modules.append("sklearn.datasets")
     for name in modules:
         importlib.import_module(name)
-    at = AppTest.from_file(str(tree / "pages" / "compare.py"), default_timeout=600)
+    at = AppTest.from_file(str(_page(tree, "compare")), default_timeout=600)
     out = {}
     t0 = time.perf_counter()
     at.run()
@@ -173,7 +175,17 @@ def run_worker(step: str, tree: Path, runs_dir: Path, data_dir: Path, level=None
     }
     if level is not None:
         env["AECORE_BENCH_LEVEL"] = str(level)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", step, "--tree", str(tree)]
+    # -P: no script folder on sys.path, so PYTHONPATH's tree is the only code imported (the old
+    # tree's aecore, not this one's, even where this repository is installed editable).
+    cmd = [
+        sys.executable,
+        "-P",
+        str(Path(__file__).resolve()),
+        "--worker",
+        step,
+        "--tree",
+        str(tree),
+    ]
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{step} in {tree} failed:\n{proc.stderr[-4000:]}")
@@ -249,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.worker:  # inside a fresh process, in args.tree
-        sys.path.insert(0, str(args.tree))
+    if args.worker:  # inside a fresh process whose PYTHONPATH is args.tree (run_worker)
         print(json.dumps(WORKERS[args.worker](args.tree)))
         return 0
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
+from aecore.history import EpochStats
 from aecore.pretrain import read_manifest
 from aecore.runs import load_or_train
-from aecore.train import EpochStats
 
 QUICK_TRAIN = 2000  # --quick: training images per run
 QUICK_TEST = 500  # --quick: test images per evaluation

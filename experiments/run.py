@@ -1,9 +1,10 @@
 """Rerun the experiments and write RESULTS.md with tables and PNG figures.
 
-    python -m aecore experiments                # all of them, into experiments/
-    python -m aecore experiments --only 2 9     # just these sections; the others are kept
-    python -m aecore experiments --quick        # smoke run: 2,000 training images, 1 epoch
-    python -m experiments.run --quick           # the same, from the repository's root
+From the repository's root (experiments/ is not part of the installed package):
+
+    python -m experiments.run                   # all of them, into experiments/
+    python -m experiments.run --only 2 9        # just these sections; the others are kept
+    python -m experiments.run --quick           # smoke run: 2,000 training images, 1 epoch
 
 Every number in the document comes from this code. Configs that match a bundled checkpoint
 (checkpoints/manifest.json) or an earlier run (AECORE_RUNS_DIR) are loaded, not retrained.
@@ -23,7 +24,8 @@ from pathlib import Path
 import torch
 
 from aecore.checkpoints import hardware, runs_dir
-from aecore.train import EpochStats
+from aecore.cli import print_epoch
+from aecore.history import EpochStats
 from experiments import beyond, classic
 from experiments.report import QUICK_TEST, QUICK_TRAIN, Context, Section
 
@@ -82,7 +84,7 @@ def render(sections: dict[str, dict], ctx: Context) -> str:
     lines = [
         "# aecore: the classic autoencoder experiments, reproduced and measured",
         "",
-        f"Written by `python -m aecore experiments`, {mode}, on "
+        f"Written by `python -m experiments.run`, {mode}, on "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}, {hardware()}, torch {torch.__version__}. "
         "Every number and figure comes from the code in `experiments/`; the models are the "
         "bundled checkpoints in `checkpoints/` where a config matches, and otherwise were trained "
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", type=int, metavar="N", help="only these experiments")
     parser.add_argument("--out", default=None, help="output folder (default: experiments/)")
     args = parser.parse_args(argv)
-    print(run_all(args.quick, args.only, args.out))
+    print(run_all(args.quick, args.only, args.out, on_epoch=print_epoch))
     return 0
 
 

@@ -7,6 +7,9 @@
   an autoencoder or a nearest-mean classifier learns something, unlike pure noise.
 - `write_cifar10_archive`: a `cifar-10-python.tar.gz` laid out and pickled like the real one
   (Python 2 pickles whose str keys torchvision reads with encoding="latin1").
+- `write_torchvision_layout`: whichever of the two a torchvision dataset folder needs (any
+  MNIST-style class: IDX; CIFAR-10: the extracted pickles), found from torchvision's classes, so a
+  test can write every registered dataset without naming it.
 - `serve_directory`: a loopback HTTP server in a background thread, for download paths.
 
 Every writer returns the arrays it wrote and the md5 sums torchvision checks, so a test can patch
@@ -302,6 +305,54 @@ def write_cifar10_archive(
         test_images=images[n_train:],
         test_labels=labels[n_train:].astype(np.int64),
     )
+
+
+# --- any registered torchvision folder ------------------------------------------------------
+
+
+@dataclass
+class Written:
+    """What write_torchvision_layout wrote: uint8 (N, C, H, W) images and int64 labels, and the
+    torchvision class attributes a test must patch for the class to accept the files (CIFAR-10
+    checks every file's md5 against its own list)."""
+
+    cls: type
+    attrs: dict[str, object]
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def write_torchvision_layout(root: Path | str, folder: str, n: int = 100) -> Written:
+    """Write `<root>/<folder>` the way the torchvision class that keeps its data there does:
+    IDX files for MNIST and its subclasses (their folder is their class name), the extracted
+    CIFAR-10 pickles for a class whose `base_folder` it is. About n training images."""
+    from torchvision import datasets
+
+    root = Path(root)
+    for cls in vars(datasets).values():
+        if not isinstance(cls, type):
+            continue
+        if issubclass(cls, datasets.MNIST) and cls.__name__ == folder:
+            idx = write_idx_dataset(root, folder, n_train=n, n_test=n // 2)
+            grey = [a[:, None] for a in (idx.train_images, idx.test_images)]
+            labels = [a.astype(np.int64) for a in (idx.train_labels, idx.test_labels)]
+            return Written(cls, {}, grey[0], labels[0], grey[1], labels[1])
+        if cls is datasets.CIFAR10 and cls.base_folder == folder:  # not CIFAR-100's format
+            archive = write_cifar10_archive(root / "cifar-10-python.tar.gz", n_per_batch=n // 5)
+            with tarfile.open(archive.path) as tar:
+                tar.extractall(root, filter="data")
+            attrs = archive.torchvision_attrs("http://127.0.0.1:9/unused")
+            return Written(
+                cls,
+                {k: v for k, v in attrs.items() if k != "url"},
+                archive.train_images,
+                archive.train_labels,
+                archive.test_images,
+                archive.test_labels,
+            )
+    raise ValueError(f"no torchvision dataset keeps its files in a folder named {folder!r}")
 
 
 # --- Loopback HTTP server -------------------------------------------------------------------

@@ -11,12 +11,16 @@ PyTorch VAE example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-REGULARIZERS = ("none", "sparse", "contractive")
+from aecore.models.regularizers import PENALTIES
+
+# The regularisers' names, in the registry's order: what a page or the CLI offers as choices.
+REGULARIZERS = tuple(PENALTIES.names())
 
 
 def reconstruction_per_image(raw: torch.Tensor, clean: torch.Tensor, loss: str, output: str):
@@ -43,21 +47,25 @@ def reconstruction_per_image(raw: torch.Tensor, clean: torch.Tensor, loss: str, 
 class Autoencoder(nn.Module):
     """Subclasses set `encoder` and `decoder` (nn.Sequential, decoder without final activation)."""
 
-    variational = False
+    variational = False  # a VAE's loss samples its code; MODELS copies this into meta
     output = "sigmoid"  # the decoder's final activation: "sigmoid" or "leaky_relu"
 
-    def __init__(self, shape: tuple[int, int, int], latent: int) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        latent: int,
+        regularizer: str = "none",
+        reg_weight: float = 0.0,
+        **_unused: Any,  # options only other models take (deep_mlp's width)
+    ) -> None:
         super().__init__()
         self.shape = tuple(shape)
         self.latent = latent
-        self.regularizer = "none"
-        self.reg_weight = 0.0
-        # Noise inside the loss (VAE sampling, the contractive estimate) draws from this generator
-        # when set, so runs in parallel threads stay reproducible.
-        self.generator: torch.Generator | None = None
-
-    def noise_like(self, t: torch.Tensor) -> torch.Tensor:
-        return torch.randn(t.shape, generator=self.generator, device=t.device, dtype=t.dtype)
+        self.regularizer = PENALTIES[regularizer].name  # an unknown name fails here, not in a loss
+        self.reg_weight = float(reg_weight)
+        # No random generator is kept here: noise inside the loss (VAE sampling, the contractive
+        # estimate) draws from the generator each call is given, so threads sharing one cached
+        # model each get their own seed's numbers.
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> code z."""
@@ -87,32 +95,26 @@ class Autoencoder(nn.Module):
         """Reconstruction for display and metrics, clipped to [0, 1]; deterministic for a VAE."""
         return self.forward(x).clamp(0.0, 1.0)
 
-    def loss_terms(self, noisy: torch.Tensor, clean: torch.Tensor, loss: str):
-        """Batch-mean loss terms; "loss" is what the optimiser minimises."""
-        if self.regularizer == "contractive":
+    def loss_terms(
+        self,
+        noisy: torch.Tensor,
+        clean: torch.Tensor,
+        loss: str,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Batch-mean loss terms; "loss" is what the optimiser minimises. Noise inside the loss
+        (the contractive estimate) draws from `generator` (None: torch's global generator)."""
+        penalty = PENALTIES[self.regularizer]
+        if penalty.meta["needs_input_grad"]:
             noisy = noisy.detach().requires_grad_(True)
         z, raw = self.code_and_raw(noisy)
         pixels = clean[0].numel()
         recon = reconstruction_per_image(raw, clean, loss, self.output) / pixels
         terms = {"recon": recon.mean()}
-        if self.regularizer == "sparse":
-            terms["reg"] = self.reg_weight * z.flatten(1).abs().sum(1).mean()
-        elif self.regularizer == "contractive":
-            v = self.noise_like(z)
-            terms["reg"] = self.reg_weight * jacobian_frobenius_sq(z, noisy, v).mean()
+        if penalty.meta["has_weight"]:
+            terms["reg"] = self.reg_weight * penalty.fn(z, noisy, generator).mean()
         terms["loss"] = terms["recon"] + terms.get("reg", 0.0)
         return terms
-
-
-def jacobian_frobenius_sq(z: torch.Tensor, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Unbiased one-sample estimate of ||dz/dx||_F^2 per image, (N,), with v ~ N(0, I) like z.
-
-    For v ~ N(0, I) in code space, E ||v^T J||^2 = trace(J J^T) = ||J||_F^2, so one extra
-    backward pass replaces the latent-size many that the exact Jacobian needs (Rifai et al. 2011
-    define the penalty; the estimator is Hutchinson's).
-    """
-    (vjp,) = torch.autograd.grad(z, x, grad_outputs=v, create_graph=True)
-    return vjp.flatten(1).square().sum(1)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ def _hidden(layer, c_in: int, c_out: int, norm: bool, **kw) -> list[nn.Module]:
     "conv_same",
     label="Conv AE, same padding + BatchNorm (16-8 | 8-16)",
     family="conv",
+    convolutional=True,
     uses_latent=False,
     params={((1, 28, 28), 0): 3265},
 )
@@ -67,8 +68,8 @@ class ConvSame(Autoencoder):
 
     norm = True  # a BatchNorm after each hidden conv
 
-    def __init__(self, shape, latent: int = 0, **_):
-        super().__init__(shape, latent)
+    def __init__(self, shape, latent: int = 0, **options):
+        super().__init__(shape, latent, **options)
         c, n = shape[0], self.norm
         self.encoder = nn.Sequential(*_hidden(_conv, c, 16, n), *_hidden(_conv, 16, 8, n))
         self.decoder = nn.Sequential(
@@ -80,6 +81,7 @@ class ConvSame(Autoencoder):
     "conv_same_plain",
     label="Conv AE, same padding, no BatchNorm (original 16-8 | 8-16)",
     family="conv",
+    convolutional=True,
     uses_latent=False,
     params={((1, 28, 28), 0): 3217},
 )
@@ -93,6 +95,7 @@ class ConvSamePlain(ConvSame):
     "conv_pool",
     label="Conv AE, pooling + upsampling + BatchNorm",
     family="conv",
+    convolutional=True,
     uses_latent=False,
     divisible_by=4,
     params={((1, 28, 28), 0): 3265},
@@ -102,8 +105,8 @@ class ConvPool(Autoencoder):
 
     norm = True
 
-    def __init__(self, shape, latent: int = 0, **_):
-        super().__init__(shape, latent)
+    def __init__(self, shape, latent: int = 0, **options):
+        super().__init__(shape, latent, **options)
         c, n = shape[0], self.norm
         self.encoder = nn.Sequential(
             *_hidden(_conv, c, 16, n),
@@ -124,6 +127,7 @@ class ConvPool(Autoencoder):
     "conv_pool_plain",
     label="Conv AE, pooling + upsampling, no BatchNorm (original)",
     family="conv",
+    convolutional=True,
     uses_latent=False,
     divisible_by=4,
     params={((1, 28, 28), 0): 3217},
@@ -138,6 +142,7 @@ class ConvPoolPlain(ConvPool):
     "conv_transpose",
     label="Conv AE, transposed convolutions (4x4) + BatchNorm",
     family="conv",
+    convolutional=True,
     uses_latent=False,
     divisible_by=4,
     params={((3, 32, 32), 0): 10_107},
@@ -154,8 +159,8 @@ class ConvTranspose(Autoencoder):
     norm = True
     up_kernel = 4
 
-    def __init__(self, shape, latent: int = 0, **_):
-        super().__init__(shape, latent)
+    def __init__(self, shape, latent: int = 0, **options):
+        super().__init__(shape, latent, **options)
         c, n, k = shape[0], self.norm, self.up_kernel
         self.encoder = nn.Sequential(
             *_hidden(_conv, c, 8, n),
@@ -172,6 +177,7 @@ class ConvTranspose(Autoencoder):
     "conv_transpose_plain",
     label="Conv AE, transposed convolutions, no BatchNorm (original, 3x3)",
     family="conv",
+    convolutional=True,
     uses_latent=False,
     divisible_by=4,
     params={((3, 32, 32), 0): 6467},

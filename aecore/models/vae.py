@@ -13,12 +13,13 @@ from torch import nn
 
 from aecore.models.base import Autoencoder, reconstruction_per_image
 from aecore.models.registry import MODELS
+from aecore.models.regularizers import noise_like
 
 
 class VAE(Autoencoder):
     """Subclasses set `encoder` (-> hidden features), `to_mu`, `to_logvar` and `decoder`."""
 
-    variational = True
+    variational = True  # MODELS copies it into each entry's meta (aecore.models.is_variational)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
@@ -27,10 +28,17 @@ class VAE(Autoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.posterior(x)[0]
 
-    def loss_terms(self, noisy: torch.Tensor, clean: torch.Tensor, loss: str):
-        """Negative ELBO per image in nats: summed reconstruction + KL(q(z|x) || N(0, I))."""
+    def loss_terms(
+        self,
+        noisy: torch.Tensor,
+        clean: torch.Tensor,
+        loss: str,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Negative ELBO per image in nats: summed reconstruction + KL(q(z|x) || N(0, I)). The
+        code is sampled with `generator` (None: torch's global generator)."""
         mu, logvar = self.posterior(noisy)
-        z = mu + self.noise_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
+        z = mu + noise_like(mu, generator) * torch.exp(0.5 * logvar)  # reparameterisation
         recon = reconstruction_per_image(self.decode_raw(z), clean, loss, self.output).mean()
         # Appendix B: -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)
         kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)).mean()
@@ -44,10 +52,10 @@ class VAE(Autoencoder):
         return self.decode(z)
 
 
-@MODELS.register("vae_mlp", label="VAE, MLP (784-400-N)", family="vae")
+@MODELS.register("vae_mlp", label="VAE, MLP (784-400-N)", family="vae", convolutional=False)
 class VAEMLP(VAE):
-    def __init__(self, shape, latent: int, **_):
-        super().__init__(shape, latent)
+    def __init__(self, shape, latent: int, **options):
+        super().__init__(shape, latent, **options)
         d = math.prod(shape)
         self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(d, 400), nn.ReLU())
         self.to_mu = nn.Linear(400, latent)
@@ -61,6 +69,7 @@ class VAEMLP(VAE):
     "vae_conv",
     label="VAE, convolutional + BatchNorm",
     family="vae",
+    convolutional=True,
     divisible_by=4,
     params={((1, 28, 28), 20): 1_691_497},
 )
@@ -79,8 +88,8 @@ class VAEConv(VAE):
 
     norm = True
 
-    def __init__(self, shape, latent: int, **_):
-        super().__init__(shape, latent)
+    def __init__(self, shape, latent: int, **options):
+        super().__init__(shape, latent, **options)
         c, h, w = shape
         feat = (64, h // 4, w // 4)
 
@@ -117,6 +126,7 @@ class VAEConv(VAE):
     "vae_conv_plain",
     label="VAE, convolutional, no BatchNorm (original)",
     family="vae",
+    convolutional=True,
     divisible_by=4,
     params={((1, 28, 28), 20): 1_691_369},
 )

@@ -14,8 +14,8 @@ import pytest
 
 import app_pages._ui
 from aecore.config import TrainConfig
+from aecore.history import EpochStats
 from aecore.jobs import JobManager
-from aecore.train import EpochStats
 from tests.app.conftest import TINY, page, texts
 
 MARKER = "aecore-hostile-marker"  # every path-like value below contains it

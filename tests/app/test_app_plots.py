@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from aecore import plots
-from aecore.train import EpochStats
+from aecore.history import EpochStats
 
 
 def rows(n=5, c=1, side=28):

@@ -9,8 +9,8 @@ from functools import partial
 import pytest
 
 import app_pages._ui
+from aecore.history import EpochStats
 from aecore.jobs import JobManager
-from aecore.train import EpochStats
 from app_pages._config import REG_WEIGHTS, default_config
 from tests.app.conftest import TINY, page, rerun_until, texts
 

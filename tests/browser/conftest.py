@@ -119,7 +119,11 @@ def wait_for_app(page: Page, timeout: float = 90_000) -> None:
     # loading skeletons say the page is not drawn yet.
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout)
     expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=timeout)
-    # Plotly draws a moment after the run ends; wait for every chart's SVG.
-    charts = page.get_by_test_id("stPlotlyChart")
-    for i in range(charts.count()):
-        expect(charts.nth(i).locator(".main-svg").first).to_be_attached(timeout=30_000)
+    # Plotly draws a moment after the run ends; wait for every chart's SVG. Counted afresh at
+    # each poll: charts counted once could belong to the page being left (a click's run may
+    # not have begun when the state first reads notRunning), and never draw again.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+            .every((chart) => chart.querySelector('.main-svg') !== null)""",
+        timeout=30_000,
+    )

@@ -37,8 +37,11 @@ def url_settings(page: Page) -> dict[str, str]:
 
 
 def click_sidebar(page: Page, name: str) -> None:
-    nav = page.get_by_test_id("stSidebarNav")
-    nav.get_by_role("link", name=name, exact=True).click()
+    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
+    target = urlparse(link.get_attribute("href")).path
+    link.click()
+    # The new page's path first: until then the old page's elements still answer the checks.
+    page.wait_for_url(lambda url: urlparse(url).path == target, timeout=60_000)
     wait_for_app(page)
 
 

@@ -1,9 +1,14 @@
-"""bench/speed.py in its quick mode: the harness runs end to end and writes sane numbers."""
+"""The benchmarks: bench/speed.py in its quick mode, the product path, bench/threads.py."""
 
 import json
 import math
+import sys
 
-from bench import speed
+import pytest
+
+from aecore import cli
+from aecore.config import TrainConfig
+from bench import product, speed, threads
 
 
 def test_quick_speed_run_writes_a_row_per_model(tmp_path, capsys):
@@ -16,5 +21,65 @@ def test_quick_speed_run_writes_a_row_per_model(tmp_path, capsys):
         assert row["ours_images"] == row["reference_images"]  # same training images
         assert math.isfinite(row["ours_test_loss"]) and math.isfinite(row["reference_test_loss"])
         assert row["encode_decode_test_s"] > 0 and row["grid64_png_s"] > 0
+        assert row["ours_first_epoch_s"] > 0 and row["reference_first_epoch_s"] > 0
+        assert row["ours_peak_mb"] > 0 and row["reference_peak_mb"] > 0
     table = capsys.readouterr().out
     assert "conv_same" in table and "images/s ours" in table
+
+
+def test_the_product_path_is_the_command_line_with_these_settings():
+    cfg = TrainConfig(
+        dataset="digits",
+        model="janet",
+        latent=8,
+        corruption="salt_pepper",
+        level=0.1,
+        regularizer="sparse",
+        reg_weight=1e-4,
+        augment=True,
+        level_sampling="uniform",
+        epochs=5,  # the default, passed anyway: a run's length is never implicit
+    )
+    argv = product.train_argv(cfg, "cpu")
+    assert argv[:3] == [sys.executable, "-m", "aecore"] and "--epochs" in argv
+    args = cli.build_parser().parse_args(argv[3:])
+    assert cli._config_from_args(args) == cfg and args.force and args.json
+    assert product.train_argv(cfg, torch_first=True)[1:3] == ["-c", product.TORCH_FIRST]
+
+
+def test_a_run_gets_only_the_wait_variables_it_is_given(monkeypatch, tmp_path):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # what importing aecore put here
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")
+    env = product.child_env(tmp_path, OMP_NUM_THREADS="1")
+    assert "OMP_WAIT_POLICY" not in env and "GOMP_SPINCOUNT" not in env
+    assert env["OMP_NUM_THREADS"] == "1" and env["AECORE_RUNS_DIR"] == str(tmp_path)
+    assert product.child_env(tmp_path, {"OMP_WAIT_POLICY": "ACTIVE"})["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_first_epoch_is_kept_out_of_the_steady_state():
+    assert product.steady([9.0, 1.0, 3.0, 2.0]) == 2.0
+    assert product.steady([4.0]) == 4.0
+
+
+def test_a_run_over_its_time_is_stopped(tmp_path):
+    cfg = TrainConfig(dataset="digits", model="dense", corruption="none", epochs=200)
+    run = product.start(cfg, product.child_env(tmp_path), "cpu")
+    with pytest.raises(TimeoutError, match="ran over"):
+        product.finish(run, timeout=0.5)
+    assert run.proc.returncode == -9 and not run.out.parent.exists()
+
+
+def test_the_threads_table_runs_through_the_command_line(tmp_path, capsys):
+    out = tmp_path / "threads.json"
+    argv = ["--epochs", "2", "--train-size", "300", "--threads", "1", "--scenarios", "idle"]
+    argv += ["--policies", "PASSIVE", "unset", "--out", str(out)]
+    assert threads.main(argv) == 0
+    saved = json.loads(out.read_text())
+    assert saved["meta"]["openmp"] == "gnu"  # torch's Linux wheels: GOMP_SPINCOUNT applies
+    cells = {c["policy"]: c for c in saved["cells"]}
+    assert set(cells) == {"PASSIVE", "unset"}
+    for cell in cells.values():
+        assert cell["steady_epoch_s"] > 0 and len(cell["epoch_seconds"][0]) == 2
+    assert cells["unset"]["env"] == {} and cells["PASSIVE"]["threads"] == 1
+    table = capsys.readouterr().out
+    assert "idle 1t" in table and "GOMP_SPINCOUNT" not in table.split("steady-state")[1]

@@ -13,8 +13,8 @@ from PIL import Image
 from aecore.bundle import history_csv, run_bundle
 from aecore.checkpoints import checkpoint_name, load_checkpoint
 from aecore.config import TrainConfig
+from aecore.history import EpochStats
 from aecore.runs import train_and_save
-from aecore.train import EpochStats
 
 CFG = TrainConfig(
     dataset="digits", corruption="gaussian", level=0.3, model="dense", latent=4, epochs=2

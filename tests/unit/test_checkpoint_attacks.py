@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import aecore.checkpoints as checkpoints
-from aecore import runcache
+from aecore import artifacts, runcache
 from aecore.checkpoints import (
     CheckpointCorrupt,
     CheckpointError,
@@ -44,9 +44,9 @@ from aecore.checkpoints import (
     stat_checkpoint,
 )
 from aecore.config import TrainConfig
+from aecore.history import EpochStats
 from aecore.jobs import JobManager
 from aecore.models import build_model
-from aecore.train import EpochStats
 
 PSNR = 21.123456789  # a metric whose 8 stored bytes are easy to find in the file
 
@@ -67,7 +67,7 @@ def cfg(seed: int = 0, **kw) -> TrainConfig:
 
 def save(c: TrainConfig, folder: Path, age: float = 0.0) -> Path:
     """An untrained checkpoint of c with one epoch of history and a PSNR, used `age` s ago."""
-    model = build_model(c.model, (1, 8, 8), c.latent, c.width)
+    model = build_model(c, (1, 8, 8))
     history = [EpochStats(1, 1, 0.1, 0.09, 0.11, 0.1, 20.5, 0.5)]
     metrics = {"test_psnr": PSNR, "test_mse": 0.0123}
     info = {"shape": [1, 8, 8], "hardware": "test CPU", "device": "cpu"}
@@ -240,13 +240,13 @@ def test_room_is_made_before_the_save_is_written(isolated_runs, monkeypatch):
     size = old.stat().st_size
     monkeypatch.setenv("AECORE_RUNS_MAX_MB", str((2 * size + size // 2) / 2**20))
     seen = []
-    real = checkpoints._write_all
+    real = artifacts._write_all
 
     def watching(fd, data):
         seen.append(sorted(p.name for p in isolated_runs.glob("*.pt")))
         real(fd, data)
 
-    monkeypatch.setattr(checkpoints, "_write_all", watching)
+    monkeypatch.setattr(artifacts, "_write_all", watching)
     new = save(cfg(seed=42), isolated_runs)
     assert seen == [[recent.name]]  # the least recently used run was gone before the write
     assert sorted(isolated_runs.glob("*.pt")) == sorted([recent, new])
@@ -254,7 +254,7 @@ def test_room_is_made_before_the_save_is_written(isolated_runs, monkeypatch):
 
 def disk_full(monkeypatch, times: int) -> list[int]:
     calls = [0]
-    real = checkpoints._write_all
+    real = artifacts._write_all
 
     def full(fd, data):
         calls[0] += 1
@@ -263,7 +263,7 @@ def disk_full(monkeypatch, times: int) -> list[int]:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd, data)
 
-    monkeypatch.setattr(checkpoints, "_write_all", full)
+    monkeypatch.setattr(artifacts, "_write_all", full)
     return calls
 
 
@@ -307,7 +307,7 @@ def test_a_read_only_folder_says_so_in_plain_words(isolated_runs, monkeypatch, c
         name = os.path.join(dir, prefix + "abc" + suffix)
         raise OSError(errno.EROFS, "Read-only file system", name)
 
-    monkeypatch.setattr(checkpoints.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(artifacts.tempfile, "mkstemp", read_only)
     with (
         caplog.at_level(logging.ERROR, logger="aecore.checkpoints"),
         pytest.raises(CheckpointSaveError) as caught,
@@ -341,7 +341,7 @@ def test_a_checkpoint_evicted_after_being_listed_is_skipped(isolated_runs, caplo
 def test_download_of_an_evicted_run_is_served_from_memory(half, isolated_runs, tmp_path):
     """'Download the checkpoint' after eviction: the bytes are made again from the loaded run."""
     c = cfg(seed=63)
-    model = build_model(c.model, (1, 8, 8), c.latent)
+    model = build_model(c, (1, 8, 8))
     path = isolated_runs / checkpoint_name(c)
     save_checkpoint(path, c, model, [], {"test_psnr": PSNR}, {"shape": [1, 8, 8]}, half=half)
     ckpt = load_for(c)
@@ -580,7 +580,8 @@ def test_a_declared_size_beyond_the_largest_model_is_refused_unread(isolated_run
 
 def test_the_bound_comes_from_the_largest_model_of_the_app():
     with torch.device("meta"):  # 480 MB of weights, none of them allocated
-        largest = build_model("deep_mlp", (3, 32, 32), 1024, 4096)  # CIFAR-10, widest, most code
+        widest = TrainConfig("cifar10", model="deep_mlp", latent=1024, width=4096)
+        largest = build_model(widest, (3, 32, 32))  # CIFAR-10, widest, most code
     weights = sum(t.numel() * 4 for t in largest.state_dict().values())
     assert weights <= checkpoints.max_record_bytes() < weights + (64 << 20) < 1_670_000_000
 

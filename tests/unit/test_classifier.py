@@ -3,6 +3,7 @@ the bundled classifiers (aecore/pretrain.py) are there, small, and reproduce the
 
 import dataclasses
 import json
+import time
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from aecore import classifier as C
 from aecore import pretrain
 from aecore.config import TrainConfig
 from aecore.data import load_dataset, to_float
+from aecore.jobs import JobManager
 from aecore.runs import train_and_save
 
 DIGITS = C.default_spec("digits")
@@ -91,21 +93,39 @@ def test_accuracies_cover_every_input_and_a_good_denoiser_helps(quick, digits, t
     assert list(only) == ["clean"]
 
 
-def test_trainer_trains_in_the_background_and_reports(digits, tmp_path, monkeypatch):
+def test_the_job_runner_trains_a_classifier_in_the_background(digits, tmp_path, monkeypatch):
+    """Classifiers share the training runs' runner: one queue, the same limits and cancel."""
     monkeypatch.setenv("AECORE_RUNS_DIR", str(tmp_path))
-    trainer = C.ClassifierTrainer()
-    assert trainer.result(QUICK) is None and trainer.status(QUICK)[0] == "idle"
-    trainer.start(QUICK)
-    trainer.start(QUICK)  # already training: no second run
-    trainer._futures[QUICK.key()].result(timeout=120)
-    assert trainer.status(QUICK) == ("done", 1.0, None)
-    assert trainer.result(QUICK).info["test_accuracy"] > 0.5
+    manager = JobManager()
+    try:
+        assert manager.result(QUICK) is None
+        job = manager.submit(QUICK, session="s")
+        assert manager.submit(QUICK, session="t") is job  # already training: no second run
+        snap = job.wait(120)
+        assert snap.status == "done" and snap.fraction == 1.0
+        assert snap.checkpoint.info["test_accuracy"] > 0.5
+        assert manager.result(QUICK) is snap.checkpoint
+        assert C.find_classifier(QUICK).parent == tmp_path / C.FOLDER  # saved for the next start
 
-    bad = C.ClassifierSpec("no_such_dataset")
-    trainer.start(bad)
-    trainer._futures[bad.key()].exception(timeout=60)
-    state, _, error = trainer.status(bad)
-    assert state == "failed" and "no_such_dataset" in error
+        failed = manager.submit(C.ClassifierSpec("no_such_dataset"), session="s").wait(60)
+        assert failed.status == "failed" and "no_such_dataset" in failed.error
+    finally:
+        manager.shutdown()
+
+
+def test_a_cancelled_classifier_saves_nothing(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("AECORE_RUNS_DIR", str(tmp_path))
+    slow = C.ClassifierSpec("digits", epochs=200)
+    manager = JobManager()
+    try:
+        job = manager.submit(slow, session="s")
+        while job.snapshot().fraction == 0:
+            time.sleep(0.01)
+        assert manager.cancel(job.key, "s")
+        assert job.wait(60).status == "cancelled"
+        assert C.find_classifier(slow) is None
+    finally:
+        manager.shutdown()
 
 
 def test_pretrain_classifiers_writes_files_and_records(tmp_path, monkeypatch):

@@ -141,3 +141,25 @@ def test_module_entry_point_smoke():
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: batch_size")
     assert "Traceback" not in bad.stderr
+
+
+def test_the_cli_stands_alone_from_the_repository(tmp_path):
+    """Run outside the repository, the command line imports neither experiments/ nor bench/ and
+    adds nothing to sys.path; the experiments run as `python -m experiments.run` instead."""
+    code = (
+        "import sys; before = list(sys.path); from aecore import cli; "
+        "cli.build_parser().parse_args(['list']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('experiments', 'bench'))); "
+        "print(sys.path == before)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True"]
+
+
+def test_the_experiments_subcommand_points_nowhere(capsys):
+    code, _, err = run_cli(capsys, "experiments", "--quick")
+    assert code == 2 and "invalid choice: 'experiments'" in err

@@ -84,7 +84,7 @@ def test_batchnorm_models_train_at_batch_size_1(model):
 @pytest.mark.parametrize("model", ["conv_same", "conv_pool", "conv_transpose", "vae_conv"])
 def test_reconstruction_uses_running_statistics(model):
     torch.manual_seed(0)
-    net = build_model(model, (1, 28, 28), 4)
+    net = build_model(TrainConfig(model=model, latent=4), (1, 28, 28))
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     net.train()  # as a caller might leave it: evaluate and reconstruct must switch to eval
     x = torch.rand(6, 1, 28, 28)

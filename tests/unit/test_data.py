@@ -177,29 +177,6 @@ def test_synthetic_digits_carry_class_structure() -> None:
 # --- missing datasets, offline --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "label"),
-    [("mnist", "MNIST"), ("fashion_mnist", "Fashion-MNIST"), ("cifar10", "CIFAR-10")],
-)
-def test_offline_missing_dataset_says_what_to_do(
-    name: str, label: str, use_data_dir, tmp_path: Path
-) -> None:
-    root = use_data_dir(tmp_path / "empty")
-    assert not available_offline(name)
-
-    with pytest.raises(DatasetUnavailable) as err:
-        load_dataset(name)
-
-    message, detail = str(err.value), err.value.detail
-    # Plain words for a page; the folder and the settings go to the log and the CLI.
-    assert label in message and "Digits" in message
-    assert str(root) not in message and "AECORE" not in message
-    assert label in detail and str(root) in detail
-    assert "AECORE_OFFLINE" in detail and "AECORE_DATA_DIR" in detail
-    assert not data._cache  # a failure is not cached: the next call tries again
-    assert not any(root.iterdir())  # offline means nothing was downloaded
-
-
 def test_cli_reports_missing_dataset_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     env = os.environ | {

@@ -56,7 +56,7 @@ def cfg(seed: int = 0, **kw) -> TrainConfig:
 
 def save_untrained(c: TrainConfig, path: Path) -> Path:
     """A valid checkpoint of c's model, untrained (no training: fast)."""
-    model = build_model(c.model, (1, 8, 8), c.latent)
+    model = build_model(c, (1, 8, 8))
     return save_checkpoint(path, c, model, [], {}, {"shape": [1, 8, 8]})
 
 
@@ -98,7 +98,7 @@ WRITER = textwrap.dedent(
 
     folder, stage = Path(sys.argv[1]), sys.argv[2]
     cfg = TrainConfig(dataset="digits", model="deep_mlp", width=1024, epochs=1)
-    model = build_model(cfg.model, (1, 8, 8), cfg.latent, cfg.width)  # ~6 MB of weights
+    model = build_model(cfg, (1, 8, 8))  # ~6 MB of weights
 
     def ready():
         print("READY", flush=True)

@@ -83,7 +83,7 @@ class Runner:
         while c.key() in self.hold and not self.release.wait(0.01):
             if should_stop():
                 return None
-        return Checkpoint(c, build_model(c.model, (1, 8, 8), c.latent), [], {}, {})
+        return Checkpoint(c, build_model(c, (1, 8, 8)), [], {}, {})
 
 
 def test_sessions_are_forgotten_oldest_first_but_never_with_a_run_unfinished(monkeypatch):

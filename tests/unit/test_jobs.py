@@ -14,10 +14,11 @@ import torch
 
 from aecore.checkpoints import Checkpoint, checkpoint_name, runs_dir, save_checkpoint
 from aecore.config import TrainConfig
+from aecore.history import EpochStats
 from aecore.jobs import JobManager, JobRejected, QueueFull, SessionLimit
 from aecore.models import build_model
 from aecore.runs import train_and_save
-from aecore.train import EpochStats, TrainingDiverged
+from aecore.train import TrainingDiverged
 
 TIMEOUT = 15.0
 
@@ -74,7 +75,7 @@ class FakeRunner:
                 return None
             on_batch((i + 1) / 4)
         on_epoch(EpochStats(1, 1, 0.1, 0.1, 0.1, 0.1, 20.0, 0.01))
-        model = build_model(cfg.model, (1, 8, 8), cfg.latent)
+        model = build_model(cfg, (1, 8, 8))
         info = {"shape": [1, 8, 8]}
         if self.save:
             save_checkpoint(runs_dir() / checkpoint_name(cfg), cfg, model, [], {}, info)
@@ -298,7 +299,7 @@ def test_training_and_testing_are_timed_apart(make_manager) -> None:
         on_epoch(EpochStats(1, 1, 0.1, 0.1, 0.1, 0.1, 20.0, 0.01))
         testing.set()
         done_testing.wait(TIMEOUT)  # testing against the baselines
-        model = build_model(cfg.model, (1, 8, 8), cfg.latent)
+        model = build_model(cfg, (1, 8, 8))
         return Checkpoint(cfg, model, [], {}, {"train_seconds": 0.05})
 
     jobs = make_manager(runner=runner)

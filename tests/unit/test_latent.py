@@ -8,6 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
+from aecore.config import TrainConfig
 from aecore.latent import (
     code_as_image,
     encode_all,
@@ -29,7 +30,7 @@ def digits(n: int = 300) -> torch.Tensor:
 
 def model(name: str, latent: int = 2, seed: int = 0):
     torch.manual_seed(seed)
-    return build_model(name, SHAPE, latent)
+    return build_model(TrainConfig(dataset="digits", model=name, latent=latent), SHAPE)
 
 
 class DecodeSpy:

@@ -1,67 +1,28 @@
-"""Models over the registry: shapes on every dataset shape, the seed parameter counts, summaries."""
+"""Models one by one: the tutorials' sizes, the penalties' values, VAE sampling. What every model
+must do (shapes, seed counts, summaries, loss terms, facts) is in test_registries.py."""
+
+import threading
 
 import pytest
 import torch
 
-from aecore.models import MODELS, build_model, count_params, summary
-
-SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]
-
-
-def latent_for(name: str) -> int:
-    return 4 if MODELS[name].meta.get("uses_latent", True) else 0
+from aecore.config import TrainConfig
+from aecore.models import build_model, count_params
+from aecore.models.regularizers import jacobian_frobenius_sq
 
 
-@pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("shape", SHAPES)
-def test_encode_decode_shapes_and_output_range(name, shape):
-    model = build_model(name, shape, latent_for(name), width=32)
-    x = torch.rand(5, *shape)
-    z = model.encode(x)
-    assert z.shape[0] == 5
-    if latent_for(name):
-        assert z.shape == (5, 4)
-    x_hat = model.reconstruct(x)
-    assert x_hat.shape == x.shape
-    assert float(x_hat.min()) >= 0.0 and float(x_hat.max()) <= 1.0
-
-
-@pytest.mark.parametrize("entry", [e for e in MODELS if "params" in e.meta], ids=lambda e: e.name)
-def test_seed_parameter_counts(entry):
-    for (shape, latent), expected in entry.meta["params"].items():
-        assert count_params(build_model(entry.name, shape, latent)) == expected
+def make(model: str, shape=(1, 28, 28), **kw):
+    dataset = {(1, 28, 28): "mnist", (1, 8, 8): "digits"}.get(shape, "mnist")
+    return build_model(TrainConfig(dataset=dataset, model=model, **kw), shape)
 
 
 def test_pytorch_examples_vae_size():
     # pytorch/examples' VAE: 784-400-(20, 20) | 20-400-784
-    assert count_params(build_model("vae_mlp", (1, 28, 28), 20)) == 652_824
-
-
-@pytest.mark.parametrize("name", MODELS.names())
-def test_summary_rows_add_up_and_end_at_the_input_shape(name):
-    model = build_model(name, (1, 28, 28), latent_for(name), width=32)
-    rows = summary(model)
-    assert sum(r.params for r in rows) == count_params(model)
-    assert rows[-1].output_shape == (None, 1, 28, 28)
-    assert rows[-1].kind in ("Sigmoid", "LeakyReLU")
-
-
-@pytest.mark.parametrize("name", MODELS.names())
-@pytest.mark.parametrize("loss", ["mse", "bce"])
-def test_loss_terms_are_finite_and_differentiable(name, loss):
-    torch.manual_seed(0)
-    model = build_model(name, (1, 28, 28), latent_for(name), width=32)
-    clean = torch.rand(4, 1, 28, 28)
-    terms = model.loss_terms(clean, clean, loss)
-    assert torch.isfinite(terms["loss"])
-    terms["loss"].backward()
-    assert all(p.grad is not None for p in model.parameters())
-    if model.variational:
-        assert set(terms) == {"loss", "recon", "kl"} and float(terms["kl"]) >= 0
+    assert count_params(make("vae_mlp", latent=20)) == 652_824
 
 
 def test_sparse_penalty_is_weighted_l1_of_the_code():
-    model = build_model("dense", (1, 8, 8), 6, regularizer="sparse", reg_weight=0.5)
+    model = make("dense", (1, 8, 8), latent=6, regularizer="sparse", reg_weight=0.5)
     x = torch.rand(3, 1, 8, 8)
     terms = model.loss_terms(x, x, "mse")
     expected = 0.5 * model.encode(x).abs().sum(1).mean()
@@ -70,10 +31,8 @@ def test_sparse_penalty_is_weighted_l1_of_the_code():
 
 
 def test_contractive_estimate_matches_the_exact_jacobian_norm():
-    from aecore.models.base import jacobian_frobenius_sq
-
     torch.manual_seed(0)
-    model = build_model("janet", (1, 8, 8), 5)
+    model = make("janet", (1, 8, 8), latent=5)
     x = torch.rand(2, 1, 8, 8)
     exact = torch.stack(
         [
@@ -93,7 +52,7 @@ def test_contractive_estimate_matches_the_exact_jacobian_norm():
 
 
 def test_vae_samples_come_from_the_prior():
-    model = build_model("vae_mlp", (1, 28, 28), 2)
+    model = make("vae_mlp", latent=2)
     a = model.sample(6, torch.Generator().manual_seed(1))
     b = model.sample(6, torch.Generator().manual_seed(1))
     assert a.shape == (6, 1, 28, 28) and torch.equal(a, b)
@@ -101,4 +60,36 @@ def test_vae_samples_come_from_the_prior():
 
 def test_pooling_models_refuse_sides_not_divisible_by_four():
     with pytest.raises(ValueError, match="divisible by 4"):
-        build_model("conv_pool", (1, 30, 30), 0)
+        make("conv_pool", (1, 30, 30))
+
+
+def test_threads_sharing_one_vae_each_get_their_own_seeds_numbers():
+    """A cached model is shared by every session: the noise its loss and its samples draw must
+    come from the caller's generator, so two threads at once each get what their seed gives
+    alone (a generator kept on the model would interleave their draws)."""
+    torch.manual_seed(0)
+    model = make("vae_mlp", (1, 8, 8), latent=2).eval()
+    x = torch.rand(16, 1, 8, 8)
+
+    def draw(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            loss = model.loss_terms(x, x, "bce", torch.Generator().manual_seed(seed))["loss"]
+        return loss, model.sample(4, torch.Generator().manual_seed(seed))
+
+    alone = {seed: draw(seed) for seed in (1, 2)}
+    assert not torch.equal(alone[1][0], alone[2][0])  # the seeds do differ
+    start, got = threading.Barrier(2), {1: [], 2: []}
+
+    def worker(seed: int) -> None:
+        start.wait()
+        got[seed].extend(draw(seed) for _ in range(200))
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for seed, results in got.items():
+        assert len(results) == 200
+        for loss, images in results:
+            assert torch.equal(loss, alone[seed][0]) and torch.equal(images, alone[seed][1])

@@ -5,17 +5,10 @@ import torch
 
 from aecore.checkpoints import load_checkpoint
 from aecore.data import load_dataset
+from aecore.plots import LABEL_PX, labelled_png
+from aecore.plots import LABELLED_PAD as PAD
 from aecore.pretrain import read_manifest
-from aecore.preview import (
-    HOME_DEMO,
-    HOME_LEVEL,
-    HOME_PREVIEW,
-    LABEL_PX,
-    PAD,
-    demo_rows,
-    labelled_png,
-    png_pixels,
-)
+from aecore.preview import HOME_DEMO, HOME_LEVEL, HOME_PREVIEW, demo_rows, png_pixels
 
 
 def test_labelled_png_has_a_row_per_entry_and_a_tile_per_image():

@@ -24,6 +24,7 @@ def isolated_runs(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("AECORE_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.delenv("AECORE_RUNS_MAX_MB", raising=False)
     monkeypatch.setattr("aecore.checkpoints.BUNDLED_DIR", tmp_path / "bundled")
+    monkeypatch.setattr("aecore.settings.BUNDLED_DIR", tmp_path / "bundled")  # runcache's view
     return tmp_path / "runs"
 
 
@@ -33,7 +34,7 @@ def cfg(seed: int) -> TrainConfig:
 
 def save(c: TrainConfig, folder: Path, age: float = 0.0) -> Path:
     """An untrained checkpoint of c in folder, last used `age` seconds ago."""
-    model = build_model(c.model, (1, 8, 8), c.latent)
+    model = build_model(c, (1, 8, 8))
     path = save_checkpoint(folder / checkpoint_name(c), c, model, [], {}, {"shape": [1, 8, 8]})
     then = time.time() - age
     os.utime(path, (then, then))

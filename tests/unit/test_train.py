@@ -69,7 +69,7 @@ def test_vae_reports_kl_separately_and_regularisers_report_their_term():
 def test_divergence_is_reported_with_advice(monkeypatch):
     from aecore.models.base import Autoencoder
 
-    def nan_loss(self, noisy, clean, loss):
+    def nan_loss(self, noisy, clean, loss, generator=None):
         out = self.forward(noisy).mean() * float("nan")
         return {"loss": out, "recon": out}
 

@@ -1,0 +1,134 @@
+"""Settings and paths: the one module of aecore (and the app) that reads its environment
+variables and knows where the bundled files live.
+
+    AECORE_DATA_DIR      datasets (torchvision's layout); default ~/.cache/aecore/data
+    AECORE_OFFLINE       anything but "", "0", "false", "False": never download a dataset
+    AECORE_RUNS_DIR      trained runs; default ~/.cache/aecore/runs
+    AECORE_RUNS_MAX_MB   size limit of the runs folder in MB (fractions allowed); 0: no limit
+    AECORE_PAGE_SLOTS    page runs computing at once in the app (at least 1)
+    AECORE_RUN_BUDGET_S  the longest run the app takes, in estimated seconds (at least 1)
+
+A value that cannot be used falls back to its default with a warning in the log (an empty
+variable counts as unset), so a typo never stops the app. `current()` parses the variables once
+per distinct set of raw values: a process that never changes them parses once, and a test that
+sets them (monkeypatch.setenv) sees its own values at the next call.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+BUNDLED_DIR = REPO_DIR / "checkpoints"  # the pretrained models that ship with the code
+MANIFEST_NAME = "manifest.json"  # the bundled folder's list of its models (aecore.pretrain)
+CLASSIFIER_FOLDER = "classifiers"  # under the runs folder and under the bundled folder
+CACHE_HOME = Path.home() / ".cache" / "aecore"
+
+DEFAULT_RUNS_MAX_MB = 500.0  # a few hundred MNIST-sized runs
+DEFAULT_PAGE_SLOTS = 2  # about one per core (aecore.gate says why)
+DEFAULT_RUN_BUDGET_S = 300.0  # five minutes of estimated training per run in the app
+
+ENV = (
+    "AECORE_DATA_DIR",
+    "AECORE_OFFLINE",
+    "AECORE_RUNS_DIR",
+    "AECORE_RUNS_MAX_MB",
+    "AECORE_PAGE_SLOTS",
+    "AECORE_RUN_BUDGET_S",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, parsed and validated; build it with current()."""
+
+    data_dir: Path
+    offline: bool
+    runs_dir: Path
+    runs_max_bytes: int | None  # None: no limit
+    page_slots: int  # >= 1
+    run_budget_s: float  # >= 1
+    bundled_dir: Path = BUNDLED_DIR
+
+    @property
+    def runs_classifier_dir(self) -> Path:
+        """Where classifiers trained on demand are saved."""
+        return self.runs_dir / CLASSIFIER_FOLDER
+
+    @property
+    def bundled_classifier_dir(self) -> Path:
+        return self.bundled_dir / CLASSIFIER_FOLDER
+
+    @property
+    def manifest(self) -> Path:
+        return self.bundled_dir / MANIFEST_NAME
+
+
+def current() -> Settings:
+    """The settings of the environment as it is now (parsed once per distinct environment)."""
+    return _parse(tuple(os.environ.get(name) for name in ENV), BUNDLED_DIR)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(raw: tuple[str | None, ...], bundled: Path) -> Settings:
+    values = dict(zip(ENV, raw, strict=True))
+    return Settings(
+        data_dir=_folder(values["AECORE_DATA_DIR"], CACHE_HOME / "data"),
+        offline=(values["AECORE_OFFLINE"] or "") not in ("", "0", "false", "False"),
+        runs_dir=_folder(values["AECORE_RUNS_DIR"], CACHE_HOME / "runs"),
+        runs_max_bytes=_runs_max_bytes(values["AECORE_RUNS_MAX_MB"]),
+        page_slots=_page_slots(values["AECORE_PAGE_SLOTS"]),
+        run_budget_s=_run_budget(values["AECORE_RUN_BUDGET_S"]),
+        bundled_dir=bundled,
+    )
+
+
+def _folder(text: str | None, default: Path) -> Path:
+    return Path(text) if text else default  # an empty variable means unset
+
+
+def _runs_max_bytes(text: str | None) -> int | None:
+    """MB, fractions allowed; 0 means no limit. Not a number, negative or not finite: the
+    default, with a warning."""
+    text = (text or "").strip()
+    mb = DEFAULT_RUNS_MAX_MB
+    if text:
+        try:
+            mb = float(text)
+        except ValueError:
+            log.warning("AECORE_RUNS_MAX_MB=%r is not a number; using %g MB", text, mb)
+        if not math.isfinite(mb) or mb < 0:
+            log.warning(
+                "AECORE_RUNS_MAX_MB=%r is out of range; using %g MB", text, DEFAULT_RUNS_MAX_MB
+            )
+            mb = DEFAULT_RUNS_MAX_MB
+    return None if mb == 0 else int(mb * 1024 * 1024)
+
+
+def _page_slots(text: str | None) -> int:
+    """A whole number, at least 1 (smaller ones count as 1); anything else: the default."""
+    if text is None:
+        return DEFAULT_PAGE_SLOTS
+    try:
+        return max(1, int(text))
+    except ValueError:
+        log.warning(
+            "AECORE_PAGE_SLOTS=%r is not a whole number; using %d", text, DEFAULT_PAGE_SLOTS
+        )
+        return DEFAULT_PAGE_SLOTS
+
+
+def _run_budget(text: str | None) -> float:
+    """Seconds, at least 1 (smaller ones and NaN count as 1); not a number: the default."""
+    try:
+        return max(1.0, float(text if text is not None else DEFAULT_RUN_BUDGET_S))
+    except ValueError:
+        log.warning("AECORE_RUN_BUDGET_S is not a number; using %g s", DEFAULT_RUN_BUDGET_S)
+        return DEFAULT_RUN_BUDGET_S
