@@ -24,15 +24,16 @@ from aecore.artifacts import write_atomic
 from aecore.corruptions import corrupt, has_level
 from aecore.data import ImageDataset, to_float
 from aecore.evaluate import corrupted_test_set, dataset_fingerprint
-from aecore.metrics import mse, psnr, ssim
+from aecore.metrics import metric_key, mse, psnr, ssim
 from aecore.train import split_indices
 
 log = logging.getLogger(__name__)
 
-FORMAT, VERSION = "aecore-best-classical", 1
+FORMAT, VERSION = "aecore-best-classical", 2
 VAL_IMAGES = 200  # tuning images: +-0.1 dB on the ranking of the methods measured here
 VAL_SEED = 4321  # not the test set's seed: tuning never sees the test noise either
 FOLDER = "baselines"
+SUFFIX = "_best"  # its metrics' keys: test_psnr_best (aecore.metrics.METHODS)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,19 @@ class BestClassical:
     def psnr(self) -> float:
         return self.test["psnr"]
 
+    def metrics(self) -> dict[str, float]:
+        """Its test metrics under the keys of a run's metrics: test_psnr_best, ..."""
+        return {metric_key(name, SUFFIX): value for name, value in self.test.items()}
+
+    def describe(self) -> str:
+        """One sentence for a caption: the winner, and how it was chosen."""
+        others = ", ".join(f"{label} {db:.2f} dB" for label, db in self.ranking[1:])
+        text = (
+            f"Best classical: {self.label}, the best of {len(self.ranking)} classical methods "
+            f"tuned on {VAL_IMAGES} validation images (never the test set)"
+        )
+        return text + (f"; the others there: {others}." if others else ".")
+
 
 def validation_set(
     ds: ImageDataset, corruption: str, level: float, n: int = VAL_IMAGES
@@ -60,19 +74,27 @@ def validation_set(
 
 
 def best_classical(
-    ds: ImageDataset, corruption: str, level: float, limit: int | None = None
+    ds: ImageDataset,
+    corruption: str,
+    level: float,
+    limit: int | None = None,
+    keep_in: Path | None = None,
 ) -> BestClassical | None:
     """The tuned winner for this task (None when the corruption has no level: nothing to undo).
-    Read from the cache when it was computed before; `limit` scores the first test images only."""
+    Read from the cache when it was computed before; `limit` scores the first test images only.
+    A new result is kept in the runs folder, or in `keep_in` (the bundled folder, when the
+    bundled models' tasks are precomputed by aecore.pretrain)."""
     if not has_level(corruption):
         return None
     key = _key(ds, corruption, level, limit)
     for folder in _folders():
         found = _read(folder / _file_name(ds.name, key), key)
         if found is not None:
+            if keep_in is not None and folder != keep_in:
+                _write(keep_in / _file_name(ds.name, key), key, found)
             return found
     result = _compute(ds, corruption, level, limit)
-    _write(_folders()[0] / _file_name(ds.name, key), key, result)
+    _write((keep_in or _folders()[0]) / _file_name(ds.name, key), key, result)
     return result
 
 

@@ -13,6 +13,7 @@ import json
 import zipfile
 from dataclasses import asdict, fields
 
+from aecore.best_classical import best_classical
 from aecore.checkpoints import Checkpoint, checkpoint_name, download_bytes
 from aecore.corruptions import has_level
 from aecore.data import ImageDataset, load_dataset
@@ -61,7 +62,9 @@ def readme(ckpt: Checkpoint, names: list[str], checkpoint_file: str | None) -> s
         "config.json     the TrainConfig ('config') and its key ('key'); rebuild it with",
         "                aecore.config.TrainConfig.from_dict(json.load(f)['config'])",
         "metrics.json    'test': metrics on the whole test set (mse, psnr in dB, ssim; suffixes",
-        "                _noisy, _median3, _median5, _pca are the corrupted input and baselines);",
+        "                _noisy, _median3, _median5, _pca are the corrupted input and baselines,",
+        "                _best the best classical method tuned on validation images, named in",
+        "                'best_classical' with its values and every method's validation PSNR);",
         f"                loss values are {unit}. 'info': training seconds, device, hardware.",
         "history.csv     one row per epoch: train/validation loss and its terms, validation",
         "                PSNR (dB), seconds; empty cells where a term does not apply",
@@ -96,9 +99,19 @@ def run_bundle(
     cfg = ckpt.config
     ds = ds if ds is not None else load_dataset(cfg.dataset)
     info = {k: v for k, v in ckpt.info.items() if k != "path"}  # a server path means nothing
+    metrics: dict[str, object] = {"test": ckpt.metrics, "info": info}
+    best = best_classical(ds, cfg.corruption, cfg.level)
+    if best is not None:
+        metrics["test"] = ckpt.metrics | best.metrics()
+        metrics["best_classical"] = {
+            "method": best.method,
+            "params": best.params,
+            "label": best.label,
+            "validation_psnr": dict(best.ranking),
+        }
     files: dict[str, bytes] = {
         "config.json": _json({"key": cfg.key(), "config": cfg.to_dict()}),
-        "metrics.json": _json({"test": ckpt.metrics, "info": info}),
+        "metrics.json": _json(metrics),
         "history.csv": history_csv(ckpt.history).encode(),
     }
     files |= grids(ckpt, ds, n_images)

@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aecore import artifacts, checkpoints, settings
+from aecore import artifacts, checkpoints, classical, settings
 from aecore.baselines import median_filter
+from aecore.best_classical import BestClassical
 from aecore.corruptions import has_level
 from aecore.data import ImageDataset, load_dataset, to_float
 from aecore.evaluate import corrupted_test_set, reconstruct
@@ -269,16 +270,21 @@ def accuracies(
     level: float,
     reconstructors: Mapping[str, Autoencoder],
     limit: int | None = None,
+    best: BestClassical | None = None,
 ) -> dict[str, float]:
     """Accuracy (0..1) on the first `limit` test images: clean, corrupted, 3x3-median-filtered
-    (the last two only when there is a corruption), then each reconstructor's output of the
-    corrupted images, under its mapping key. The corruption is drawn with evaluate.TEST_SEED."""
+    and filtered by the `best` tuned classical method (all but the first only when there is a
+    corruption), then each reconstructor's output of the corrupted images, under its mapping
+    key. The corruption is drawn with evaluate.TEST_SEED."""
     clean, noisy = corrupted_test_set(ds, corruption, level, "cpu", limit)
     labels = ds.test_labels[: len(clean)]
     out = {"clean": accuracy(model, clean, labels)}
     if has_level(corruption) and level > 0:
         out["corrupted"] = accuracy(model, noisy, labels)
         out["median 3x3"] = accuracy(model, median_filter(noisy, 3), labels)
+        if best is not None:
+            filtered = classical.apply(best.method, noisy, best.params)
+            out["best classical"] = accuracy(model, filtered, labels)
     for name, ae in reconstructors.items():
         out[name] = accuracy(model, reconstruct(ae, noisy.to(_device(ae))).cpu(), labels)
     return out

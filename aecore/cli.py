@@ -168,6 +168,9 @@ def cmd_pretrain(args) -> dict:
             "folder": str(pretrain.CLASSIFIER_DIR),
             "trained": [{k: r[k] for k in keep} for r in done],
         }
+    if args.baselines:
+        announce = lambda task: print(f"== best classical: {task}", file=sys.stderr, flush=True)  # noqa: E731
+        return {"baselines": pretrain.pretrain_baselines(on_task=announce)}
     if args.list:
         _, entries = pretrain.read_manifest()
         return {
@@ -258,6 +261,11 @@ def _add_pretrain(sub) -> None:
         "--classifiers",
         action="store_true",
         help="rebuild the bundled classifiers (MNIST, Fashion-MNIST) instead of the autoencoders",
+    )
+    p.add_argument(
+        "--baselines",
+        action="store_true",
+        help="tune the classical methods for every bundled model's task (checkpoints/baselines/)",
     )
     p.add_argument("--device", type=device_arg, default=None)
     p.set_defaults(fn=cmd_pretrain)

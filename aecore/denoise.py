@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from aecore import classical
 from aecore.baselines import median_filter, pca_reconstruct
+from aecore.best_classical import BestClassical
 from aecore.corruptions import CORRUPTIONS, corrupt, has_level
 from aecore.data import ImageDataset
 from aecore.evaluate import pca_for, reconstruct
@@ -24,13 +26,20 @@ UPLOAD_COLUMNS = ("yours", "corrupted", "autoencoder")
 
 
 def comparison_rows(
-    model: Autoencoder, ds: ImageDataset, clean: torch.Tensor, noisy: torch.Tensor
+    model: Autoencoder,
+    ds: ImageDataset,
+    clean: torch.Tensor,
+    noisy: torch.Tensor,
+    best: BestClassical | None = None,
 ) -> dict[str, torch.Tensor]:
     """{row name: images}: the clean and corrupted test images, the model's reconstruction, a
-    3x3 median filter and, for a model with a code size, PCA with as many components as the
-    code (as in the run's metrics; its basis is fitted on ds's training images, once)."""
+    3x3 median filter, the best tuned classical method (if given) and, for a model with a code
+    size, PCA with as many components as the code (as in the run's metrics; its basis is fitted
+    on ds's training images, once)."""
     rows = {"Original": clean, "Corrupted": noisy, "Autoencoder": reconstruct(model, noisy)}
     rows["Median 3x3"] = median_filter(noisy, 3)
+    if best is not None:
+        rows["Best classical"] = classical.apply(best.method, noisy, best.params)
     if model.latent:
         rows[f"PCA ({model.latent})"] = pca_reconstruct(pca_for(ds, model.latent), noisy)
     return rows

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from aecore import artifacts
 from aecore.baselines import PCABasis, fit_pca, median_filter, pca_reconstruct
 from aecore.corruptions import corrupt, has_level
 from aecore.data import ImageDataset, to_float
@@ -269,16 +269,12 @@ def _read_cached(path: Path, key: dict) -> dict[str, float] | None:
 
 
 def _write_cached(path: Path, key: dict, metrics: dict[str, float]) -> bool:
-    """Write atomically (a temporary file, then a rename); a failure is logged, never raised.
-    Whether the file was written."""
-    tmp = None
+    """Write atomically (aecore.artifacts); a failure is logged, never raised. Whether the
+    file was written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"key": key, "metrics": metrics}, f, sort_keys=True)
-        os.replace(tmp, path)
-        tmp = None
+        data = json.dumps({"key": key, "metrics": metrics}, sort_keys=True).encode()
+        artifacts.write_atomic(path, data)
         files = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
         for old in files[: max(0, len(files) - BASELINE_CACHE_MAX_FILES)]:
             old.unlink(missing_ok=True)
@@ -288,9 +284,6 @@ def _write_cached(path: Path, key: dict, metrics: dict[str, float]) -> bool:
     except OSError as err:
         log.warning("could not write baseline cache file %s: %s", path, err)
         return False
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _basis_file(ds: ImageDataset, device: torch.device, folder: Path) -> tuple[Path, dict]:
@@ -358,21 +351,15 @@ def _keep_basis(ds: ImageDataset, device: torch.device, folder: Path, basis: PCA
     comps = basis.components[:rows].detach().cpu().contiguous()
     payload = {"key": key, "mean": mean, "components": comps}
     payload["sha256"] = _tensors_sha256(mean, comps)
-    tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-        tmp = None
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        artifacts.write_atomic(path, buf.getbuffer())
         with _lock:
             _on_disk.add(path)
     except OSError as err:
         log.warning("could not write PCA cache file %s: %s", path, err)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _cached_part(

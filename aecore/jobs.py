@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -36,7 +35,7 @@ from typing import Any
 
 import torch
 
-from aecore import classifier, cost, runcache
+from aecore import artifacts, classifier, cost, runcache
 from aecore.checkpoints import Checkpoint, CheckpointError, load_for, runs_dir
 from aecore.classifier import Classifier, ClassifierSpec
 from aecore.config import TrainConfig
@@ -612,10 +611,8 @@ class JobManager:
             if not j._cancel.is_set()
         ]
         try:
-            tmp = self._state_file.with_name(self._state_file.name + ".tmp")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"unfinished": live}))
-            os.replace(tmp, self._state_file)
+            self._state_file.parent.mkdir(parents=True, exist_ok=True)
+            artifacts.write_atomic(self._state_file, json.dumps({"unfinished": live}).encode())
         except OSError as err:  # a read-only or full disk: the notice after a restart is lost
             log.warning("could not record the queue in %s: %s", self._state_file, err)
 

@@ -29,6 +29,8 @@ METHODS: dict[str, Method] = {
     "_noisy": Method("Corrupted input", "Corrupted input", corrupted_only=True),
     "_median3": Method("Median filter 3x3", "Median 3x3", corrupted_only=True),
     "_median5": Method("Median filter 5x5", "Median 5x5", corrupted_only=True),
+    # The strongest classical method for the task, tuned on validation images (best_classical)
+    "_best": Method("Best classical, tuned", "Best classical", corrupted_only=True),
     "_pca": Method("PCA, k = code size", "PCA"),
 }
 # metric -> (column label, display format); the order of a metrics table's columns.

@@ -28,7 +28,7 @@ from aecore.config import TrainConfig
 from aecore.data import load_dataset
 from aecore.evaluate import evaluate
 from aecore.history import EpochStats
-from aecore.preview import HOME_DEMO, write_home_preview
+from aecore.preview import HOME_DEMO, write_home_margins, write_home_preview
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,9 @@ def train_entry(
     save_checkpoint(entry.path, cfg, model, ckpt.history, metrics, info, half=True)
     if entry.name == HOME_DEMO:  # the Home page's stored picture must show this file's model
         saved = load_checkpoint(entry.path)
-        write_home_preview(saved, load_dataset(cfg.dataset), entry.folder / "previews" / "home.png")
+        ds, previews = load_dataset(cfg.dataset), entry.folder / "previews"
+        write_home_preview(saved, ds, previews / "home.png")
+        write_home_margins(saved, ds, previews / "home_margins.json")
     return {
         "key": cfg.key(),
         "file": entry.path.name,
@@ -203,6 +205,31 @@ def sync_presets(path: Path = MANIFEST) -> list[str]:
             entry.record = {k: v for k, v in entry.record.items() if k == "file"}
     write_manifest(header, entries, path)
     return [e.name for e in entries if e.name in presets and check(e) != "ok"]
+
+
+def pretrain_baselines(
+    path: Path = MANIFEST, on_task: Callable[[str], None] = lambda task: None
+) -> list[dict[str, Any]]:
+    """The best tuned classical method (aecore.best_classical) of every bundled model's task,
+    on its whole test set, kept in the bundled baselines/ folder: pages then show it at once.
+    Tasks whose dataset is not on this machine are skipped (and logged)."""
+    from aecore.best_classical import FOLDER, best_classical
+    from aecore.corruptions import has_level
+    from aecore.data import DatasetUnavailable
+
+    _, entries = read_manifest(path)
+    tasks = {(e.config.dataset, e.config.corruption, e.config.level) for e in entries}
+    done = []
+    for dataset, corruption, level in sorted(t for t in tasks if has_level(t[1])):
+        on_task(f"{dataset} {corruption} {level:g}")
+        try:
+            ds = load_dataset(dataset)
+        except DatasetUnavailable as err:
+            log.warning("skipping %s: %s", dataset, err)
+            continue
+        best = best_classical(ds, corruption, level, keep_in=Path(path).parent / FOLDER)
+        done.append({"task": [dataset, corruption, level], "best": best.label, "psnr": best.psnr})
+    return done
 
 
 def folder_bytes(folder: Path = BUNDLED_DIR) -> int:

@@ -32,7 +32,7 @@ def show(dataset: str, picked: dict[str, Checkpoint], corruption: str, level: fl
             "accuracy (%)",
             x_title="what the classifier sees (gray: no autoencoder)",
             digits=1,
-            muted=("clean", "corrupted", "median 3x3"),
+            muted=("clean", "corrupted", "median 3x3", "best classical"),
         ),
         key="clf_bars",
     )

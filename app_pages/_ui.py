@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 from streamlit.errors import StreamlitPageNotFoundError
 
-from aecore import classifier, latent, settings, sweep
+from aecore import best_classical, classifier, latent, settings, sweep
 from aecore.checkpoints import (
     BUNDLED_DIR,
     Checkpoint,
@@ -197,6 +197,19 @@ def evaluate_at(ckpt: Checkpoint, corruption: str, level: float, limit: int, pca
     )
 
 
+@st.cache_data(
+    max_entries=128,
+    show_spinner="Tuning the classical methods on validation images (once per task)...",
+    hash_funcs=HASH_FUNCS,
+)
+def strongest_classical(
+    ds: ImageDataset, corruption: str, level: float, limit: int | None = None
+) -> best_classical.BestClassical | None:
+    """The best tuned classical method for the task and its test metrics on the first `limit`
+    test images (all: None); kept on disk too, so only the first visit waits."""
+    return best_classical.best_classical(ds, corruption, level, limit)
+
+
 @st.cache_data(max_entries=16, show_spinner="Encoding the test images...", hash_funcs=HASH_FUNCS)
 def latent_points(ckpt: Checkpoint, n: int, method: str):
     """(codes (n, L), 2-D points (M, 2), method used) for the first n test images of the run.
@@ -342,6 +355,9 @@ def classifier_accuracies(
     level: float,
     limit: int,
 ) -> dict[str, float]:
-    """aecore.classifier.accuracies of the runs {name: run}, cached."""
+    """aecore.classifier.accuracies of the runs {name: run} (and of the best tuned classical
+    method's output), cached."""
     models = {name: run.model for name, run in runs.items()}
-    return classifier.accuracies(clf.model, dataset(dataset_name), corruption, level, models, limit)
+    ds = dataset(dataset_name)
+    best = strongest_classical(ds, corruption, level, limit) if level > 0 else None
+    return classifier.accuracies(clf.model, ds, corruption, level, models, limit, best)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from aecore import plots
+from aecore.best_classical import BestClassical
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
 from aecore.corruptions import has_level
@@ -17,11 +18,17 @@ METRIC_FORMAT = dict(METRICS.values())  # column label -> display format
 CORRUPTED_ONLY = tuple(suffix for suffix, method in METHODS.items() if method.corrupted_only)
 
 
-def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = True) -> None:
+def metrics_table(
+    metrics: dict[str, float],
+    caption: str,
+    corrupted: bool = True,
+    best: BestClassical | None = None,
+) -> None:
     """The model against the corrupted input and the classical baselines: headline numbers, then
-    the table. `metrics` has Checkpoint.metrics' keys (test_psnr, test_psnr_noisy, ...). Without
-    corruption the input is the target itself, so only the compressors (PCA) compare."""
-    m = dict(metrics)
+    the table. `metrics` has Checkpoint.metrics' keys (test_psnr, test_psnr_noisy, ...); `best`,
+    the best tuned classical method on the same images, joins them. Without corruption the input
+    is the target itself, so only the compressors (PCA) compare."""
+    m = dict(metrics) | (best.metrics() if best is not None and corrupted else {})
     if not corrupted:
         m = {k: v for k, v in m.items() if not k.endswith(CORRUPTED_ONLY)}
     table = plots.metrics_table(m)
@@ -43,14 +50,19 @@ def metrics_table(metrics: dict[str, float], caption: str, corrupted: bool = Tru
         k: v for k, v in m.items() if k.startswith("test_psnr_") and k != "test_psnr_noisy"
     }
     if baselines:
-        best = max(baselines, key=baselines.get)
+        top = max(baselines, key=baselines.get)
+        name = _method_label(top.removeprefix("test_psnr"), top)
+        if top == "test_psnr_best" and best is not None:
+            name = best.label
         cols[1].metric(
-            "Best classical baseline: " + _method_label(best.removeprefix("test_psnr"), best),
-            f"{baselines[best]:.2f} dB",
-            f"{m['test_psnr'] - baselines[best]:+.2f} dB: the autoencoder's margin",
+            "Best classical baseline: " + name,
+            f"{baselines[top]:.2f} dB",
+            f"{m['test_psnr'] - baselines[top]:+.2f} dB: the autoencoder's margin",
         )
     cols[2].metric("Autoencoder SSIM", f"{m.get('test_ssim', float('nan')):.3f}")
     st.dataframe(table.style.format(METRIC_FORMAT, na_rep="-"))
+    if best is not None and corrupted:
+        caption += " " + best.describe()
     st.caption(caption + " PSNR and SSIM: higher is better; MSE: lower is better.")
 
 

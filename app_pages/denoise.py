@@ -50,7 +50,9 @@ with tab_test:
     n = mid.slider("Images", 4, 16, 10, key="dn_n")
     start = right.number_input("First test image", 0, len(ds.test_images) - n, 0, key="dn_start")
     clean, noisy = ui.test_images(cfg, n, start, level)
-    rows = denoise.comparison_rows(ckpt.model, ds, clean, noisy)
+    limit = None if level == cfg.level else LEVEL_IMAGES  # as the metrics below
+    best = ui.strongest_classical(ds, cfg.corruption, level, limit) if level > 0 else None
+    rows = denoise.comparison_rows(ckpt.model, ds, clean, noisy, best)
     st.plotly_chart(plots.image_grid(rows), width="content", key="dn_grid")
     st.download_button(
         "Download this grid (PNG)",
@@ -68,7 +70,7 @@ with tab_test:
             f"The first {LEVEL_IMAGES:,} {data_label} test images at level {level:g}, the test "
             f"level set here (the model was trained at {trained})."
         )
-    views.metrics_table(metrics, caption, corrupted=has_level(cfg.corruption) and level > 0)
+    views.metrics_table(metrics, caption, has_level(cfg.corruption) and level > 0, best)
 
 with tab_sweep:
     if not has_level(cfg.corruption):
@@ -86,7 +88,11 @@ with tab_sweep:
             "change the sidebar's Training level (it chooses the model)."
         )
         if st.toggle("Run the sweep", key=f"dn_sweep_{cfg.key()}"):
-            results = [ui.evaluate_at(ckpt, cfg.corruption, x, SWEEP_IMAGES) for x in levels]
+            results = [
+                ui.evaluate_at(ckpt, cfg.corruption, x, SWEEP_IMAGES)
+                | ui.strongest_classical(ds, cfg.corruption, x, SWEEP_IMAGES).metrics()
+                for x in levels
+            ]
             fig = plots.severity_sweep(
                 levels,
                 denoise.sweep_series(results, "psnr"),

@@ -38,7 +38,7 @@ from aecore.data import (  # noqa: E402
 )
 from aecore.plots import labelled_png  # noqa: E402
 from aecore.pretrain import bundled_names  # noqa: E402
-from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows  # noqa: E402
+from aecore.preview import HOME_DEMO, HOME_LEVEL, demo_rows, read_home_margins  # noqa: E402
 from app_pages import _ui as ui  # noqa: E402
 
 
@@ -117,6 +117,24 @@ if "test_psnr" in ckpt.metrics:
         f"{ckpt.metrics['test_psnr']:.2f} dB PSNR after the autoencoder"
         + (f", {before:.2f} dB before" if has_level(cfg.corruption) and before else "")
         + ". Higher is better."
+    )
+if margins := read_home_margins(cfg.key()):
+    st.markdown("**Against the strongest classical methods**")
+    st.dataframe(
+        {
+            meta["level_name"]: [f"{r['level']:g}" for r in margins],
+            "Autoencoder (dB)": [f"{r['model']:.2f}" for r in margins],
+            "Best classical (dB)": [f"{r['best']:.2f}" for r in margins],
+            "Margin (dB)": [f"{r['model'] - r['best']:+.2f}" for r in margins],
+            "Best classical method, tuned": [r["best_label"] for r in margins],
+            "Median 3x3 (dB)": [f"{r['median3']:.2f}" for r in margins],
+        },
+        hide_index=True,
+    )
+    st.caption(
+        f"PSNR over the whole {data_label} test set at each level. Best classical: the best of "
+        "the classical methods suited to this corruption, each tuned on validation images "
+        "(never the test set); the Denoise page shows their pictures."
     )
 
 st.subheader("Where next")

@@ -78,6 +78,7 @@ else:
         f"All {DATASETS[cfg.dataset].label} test images, corrupted with one fixed seed for every "
         "method.",
         corrupted=has_level(cfg.corruption),
+        best=ui.strongest_classical(ui.dataset(cfg.dataset), cfg.corruption, cfg.level),
     )
     st.subheader("Original, corrupted and reconstructed test images")
     views.recon_grid(ckpt)

@@ -8,12 +8,15 @@ again, and regenerating the document is cheap.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aecore.best_classical import BestClassical, best_classical
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
+from aecore.data import ImageDataset
 from aecore.history import EpochStats
 from aecore.pretrain import read_manifest
 from aecore.runs import load_or_train
@@ -29,6 +32,8 @@ class Section:
     body: str  # markdown, figures linked as figures/<name>.png
     headline: str = ""  # one line for the summary at the top of the document
     seconds: float = 0.0
+    # the day it was run (UTC): --only keeps the other sections, so the header names each day
+    date: str = field(default_factory=lambda: time.strftime("%Y-%m-%d", time.gmtime()))
 
 
 @dataclass
@@ -66,6 +71,14 @@ class Context:
     def figure(self, name: str) -> Path:
         return self.out / "figures" / name
 
+    def best(self, ds: ImageDataset, corruption: str, level: float) -> BestClassical:
+        """The best tuned classical method for a task, scored on the same test images as the
+        models (aecore.best_classical; cached in the runs folder, so a rerun reads it back)."""
+        found = best_classical(ds, corruption, level, limit=self.test_limit)
+        if found is None:
+            raise ValueError(f"{corruption} has no level, so no classical method to compare")
+        return found
+
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
@@ -76,6 +89,15 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def winners(levels: Sequence[float], best: Sequence[BestClassical], name: str = "p") -> str:
+    """Which tuned classical method won at which level, each label once:
+    "Adaptive median (max_size 5) at p = 0.01, 0.05; Median filter (size 7) at p = 0.9"."""
+    groups: dict[str, list[str]] = {}
+    for level, b in zip(levels, best, strict=True):
+        groups.setdefault(b.label, []).append(f"{level:g}")
+    return "; ".join(f"{label} at {name} = {', '.join(ls)}" for label, ls in groups.items())
 
 
 def image(name: str, alt: str) -> str:

@@ -88,8 +88,8 @@ def test_the_classifier_view_trains_a_digits_classifier_at_once(own_runs):
     at.selectbox(key="cmp_corruption_digits").select("gaussian").run()
     assert not at.exception
     (table,) = [d.value for d in at.dataframe if "accuracy (%)" in d.value.columns]
-    runs = sorted(table.index[3:])
-    assert list(table.index[:3]) == ["clean", "corrupted", "median 3x3"]
+    runs = sorted(table.index[4:])
+    assert list(table.index[:4]) == ["clean", "corrupted", "median 3x3", "best classical"]
     assert runs == ["A: dense", "B: vae_mlp"] or runs == ["A: vae_mlp", "B: dense"]
     assert table["accuracy (%)"]["clean"] > 50  # ten classes: chance is 10%
     assert [c.key for c in at.get("plotly_chart")] == ["clf_bars"]

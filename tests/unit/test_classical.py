@@ -41,6 +41,8 @@ def test_every_method_states_its_facts():
     for entry in C.CLASSICAL:
         assert entry.meta["suits"] and set(entry.meta["suits"]) <= set(CORRUPTIONS.names())
         assert C.settings(entry.name), "a grid with at least one setting"
+        for params in C.settings(entry.name):  # every setting reads well
+            assert C.Tuned(entry.name, params, 0.0).label.startswith(entry.meta["label"] + " (")
 
 
 def test_adaptive_median_restores_flat_regions_exactly():
@@ -68,7 +70,22 @@ def test_tuning_picks_the_best_setting_of_the_grid():
     }
     assert tuned.params["size"] == max(scores, key=scores.get)
     assert tuned.val_psnr == pytest.approx(max(scores.values()))
-    assert tuned.label.startswith("Median filter (size ")
+    size = tuned.params["size"]
+    assert tuned.label == f"Median filter ({size}x{size})"
+
+
+def test_a_slow_method_chooses_on_few_images_and_is_scored_on_all(monkeypatch):
+    clean = _shapes()
+    noisy = corrupt("salt_pepper", clean, 0.2, torch.Generator().manual_seed(4))
+    monkeypatch.setitem(C.CLASSICAL["median"].meta, "tune_images", 2)
+    tuned = C.tune("median", clean, noisy)
+    on_two = {
+        p["size"]: float(psnr(C.apply("median", noisy[:2], p), clean[:2]).mean())
+        for p in C.settings("median")
+    }
+    assert tuned.params["size"] == max(on_two, key=on_two.get)
+    everyone = float(psnr(C.apply("median", noisy, tuned.params), clean).mean())
+    assert tuned.val_psnr == pytest.approx(everyone)
 
 
 def test_methods_follow_their_corruption_and_skip_missing_packages(monkeypatch):

@@ -5,8 +5,10 @@ import json
 import pytest
 from PIL import Image
 
+from aecore.best_classical import BestClassical
 from experiments.figures import line_chart
-from experiments.run import run_all
+from experiments.report import Context, winners
+from experiments.run import render, run_all
 
 
 def test_quick_run_writes_results_and_figures(tmp_path):
@@ -34,3 +36,26 @@ def test_line_chart_draws_every_series(tmp_path):
     img = Image.open(line_chart(series, tmp_path / "c.png", "title", "x", "y"))
     colours = {c for _, c in img.getcolors(1 << 16)}
     assert (31, 119, 180) in colours and (214, 39, 40) in colours  # the first two line colours
+
+
+def _stored(number: int, date: str | None) -> dict:
+    section = {"number": number, "title": f"T{number}", "body": "b", "headline": "", "seconds": 6}
+    return section | ({"date": date} if date is not None else {})
+
+
+def test_header_names_the_day_each_section_was_run(tmp_path):
+    sections = {str(n): _stored(n, "2026-11-26") for n in (1, 3, 9)}
+    sections |= {"2": _stored(2, "2026-11-23"), "5": _stored(5, None)}  # 5: stored undated
+    text = render(sections, Context(tmp_path))
+    header = text.splitlines()[2]
+    assert "sections 1, 3 and 9 run on 2026-11-26; section 2 run on 2026-11-23; " in header
+    assert "section 5 run on an earlier day" in header  # never claimed for today
+    assert "*(0.1 min, run on 2026-11-23)*" in text and "*(0.1 min)*" in text
+
+
+def test_winners_names_each_tuned_method_once_with_its_levels():
+    def best(label: str) -> BestClassical:
+        return BestClassical("median", {}, label, {"mse": 0.0, "psnr": 20.0, "ssim": 0.5}, ())
+
+    got = winners([0.01, 0.05, 0.9], [best("A (size 5)"), best("A (size 5)"), best("B")])
+    assert got == "A (size 5) at p = 0.01, 0.05; B at p = 0.9"

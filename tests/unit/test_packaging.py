@@ -59,7 +59,8 @@ def test_every_module_the_library_and_app_import_is_declared():
     anywhere = _imported(code)
     assert {"threadpoolctl", "scipy", "scikit-learn"} <= anywhere & declared
     assert anywhere - declared - _extras() == set(), "imported but declared nowhere"
-    assert declared - anywhere == set(), "declared but imported nowhere"
+    # PyWavelets is imported by scikit-image's wavelet denoiser, which lists it as optional.
+    assert declared - anywhere == {"pywavelets"}, "declared but imported nowhere"
 
 
 def test_the_extras_hold_what_tests_and_bench_import():

@@ -87,3 +87,30 @@ def test_cli_lists_the_bundle(capsys):
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {m["name"] for m in data["models"]} == {e.name for e in ENTRIES}
     assert {m["status"] for m in data["models"]} == {"ok"}
+
+
+def test_the_bundled_tasks_get_their_best_classical_method_at_once(tmp_path, monkeypatch):
+    """pretrain --baselines keeps each bundled task's best classical result beside the models,
+    where the pages find it without tuning again (aecore.best_classical)."""
+    from aecore import best_classical
+
+    monkeypatch.setenv("AECORE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr(best_classical, "VAL_IMAGES", 40)
+    noisy = TrainConfig(dataset="digits", model="dense", latent=4, corruption="salt_pepper")
+    plain = TrainConfig(dataset="digits", model="dense", latent=4, corruption="none")
+    path = tmp_path / "bundle" / "manifest.json"
+    path.parent.mkdir()
+    items = [
+        {"name": "a", "purpose": "test", "config": noisy.to_dict()},
+        {"name": "b", "purpose": "test", "config": plain.to_dict()},  # no level: nothing to undo
+    ]
+    path.write_text(json.dumps({"dtype": "float16", "models": items}))
+    (done,) = pretrain.pretrain_baselines(path)
+    assert done["task"] == ["digits", "salt_pepper", noisy.level]
+    (kept,) = (path.parent / best_classical.FOLDER).glob("*.json")
+    assert not (tmp_path / "runs" / best_classical.FOLDER).exists()  # kept in the bundle only
+    shipped = [tmp_path / "runs" / best_classical.FOLDER, kept.parent]
+    monkeypatch.setattr(best_classical, "_folders", lambda: shipped)
+    monkeypatch.setattr(best_classical, "_compute", lambda *a: pytest.fail("tuned again"))
+    again = best_classical.best_classical(load_dataset("digits"), "salt_pepper", noisy.level)
+    assert again.label == done["best"] and again.psnr == done["psnr"]
