@@ -122,7 +122,8 @@ def _folders() -> list[Path]:
 
 def _key(ds: ImageDataset, corruption: str, level: float, limit: int | None) -> dict[str, Any]:
     methods = {
-        name: classical.CLASSICAL[name].meta["grid"] for name in classical.methods_for(corruption)
+        name: classical.CLASSICAL[name].meta["grid"]
+        for name in classical.methods_for(corruption, min(ds.shape[1:]))
     }
     return {
         "format": FORMAT,

@@ -6,6 +6,7 @@ with its facts in meta:
 - `suits`: the corruptions it is meant for (it is tried only on those);
 - `grid`: the parameter values tuning tries (every combination); `shown`: how a setting reads;
 - `needs`: the optional package it needs (absent: the method is skipped, and says so);
+- `min_side`: the smallest image side it works on;
 - `tune_images`: a slow method tunes on this many of the validation images only (its tuned
   setting is then scored on all of them, like every other method's).
 
@@ -48,9 +49,16 @@ def available(name: str) -> bool:
     return need is None or importlib.util.find_spec(need) is not None
 
 
-def methods_for(corruption: str) -> list[str]:
-    """The installed methods meant for a corruption, in registry order."""
-    return [e.name for e in CLASSICAL if corruption in e.meta["suits"] and available(e.name)]
+def methods_for(corruption: str, side: int | None = None) -> list[str]:
+    """The installed methods meant for a corruption (and for images at least `min_side` pixels
+    on their shorter side, when `side` is given), in registry order."""
+    return [
+        e.name
+        for e in CLASSICAL
+        if corruption in e.meta["suits"]
+        and available(e.name)
+        and (side is None or side >= e.meta.get("min_side", 0))
+    ]
 
 
 def settings(name: str) -> list[dict[str, Any]]:
@@ -101,7 +109,8 @@ def rank(
     corruption: str, clean: torch.Tensor, noisy: torch.Tensor, names: Iterable[str] | None = None
 ) -> list[Tuned]:
     """Every suitable method tuned on these validation images, best first."""
-    names = methods_for(corruption) if names is None else list(names)
+    side = min(clean.shape[-2:])
+    names = methods_for(corruption, side) if names is None else list(names)
     return sorted((tune(n, clean, noisy) for n in names), key=lambda t: -t.val_psnr)
 
 
@@ -207,6 +216,7 @@ def wavelet(planes: torch.Tensor, sigma: float) -> torch.Tensor:
     grid={"sigma": (0.15, 0.3, 0.5)},
     needs="bm3d",  # optional (pip install bm3d): free for non-commercial use only
     tune_images=64,  # ~25 ms per 28x28 image, two orders slower than the others
+    min_side=16,  # it matches 8x8 blocks: an 8x8 image (digits) is a single block
 )
 def bm3d(planes: torch.Tensor, sigma: float) -> torch.Tensor:
     import bm3d as bm3d_package

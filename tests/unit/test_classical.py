@@ -91,6 +91,10 @@ def test_a_slow_method_chooses_on_few_images_and_is_scored_on_all(monkeypatch):
 def test_methods_follow_their_corruption_and_skip_missing_packages(monkeypatch):
     assert "adaptive_median" in C.methods_for("salt_pepper")
     assert "adaptive_median" not in C.methods_for("gaussian")
+    if C.available("bm3d"):  # 8x8 blocks: no use on 8x8 digits
+        assert "bm3d" in C.methods_for("gaussian", 28) and "bm3d" not in C.methods_for(
+            "gaussian", 8
+        )
     entry = C.CLASSICAL["bm3d"]
     monkeypatch.setitem(entry.meta, "needs", "no_such_package_here")
     assert not C.available("bm3d") and "bm3d" not in C.methods_for("gaussian")
