@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from aecore import artifacts, settings
+from aecore import artifacts, runcache, settings
 from aecore.checkpoints import checkpoint_name, load_checkpoint, save_checkpoint
 from aecore.config import TrainConfig
 from aecore.data import load_dataset
@@ -130,6 +130,8 @@ def train_entry(
 
     cfg = entry.config
     ckpt = train_and_save(cfg, on_epoch=on_epoch, device=device, out_dir=entry.folder)
+    # The bundled folder's index is its manifest: no run-index entry beside the file.
+    runcache.index_path(entry.path).unlink(missing_ok=True)
     # Measure what the file will hold: the float16-rounded weights, evaluated in float32.
     model = artifacts.round_half_(ckpt.model.cpu())
     metrics = evaluate(model, load_dataset(cfg.dataset), cfg.corruption, cfg.level, cfg.loss)

@@ -76,6 +76,7 @@ def test_pretrain_trains_saves_half_and_records(tmp_path):
     assert pretrain.check(tiny) == "ok" and untouched.record == {}
     assert not stale.exists()  # its config changed, so the old file went
     assert tiny.record["threads"] >= 1 and tiny.record["dtype"] == "float16"
+    assert not list(tmp_path.glob(".*.json"))  # a bundle's index is its manifest
     ckpt = load_checkpoint(tiny.path)
     assert ckpt.metrics["test_psnr"] == pytest.approx(tiny.record["metrics"]["test_psnr"])
     with pytest.raises(ValueError, match="not in the manifest: nope"):
