@@ -26,7 +26,7 @@ from aecore import artifacts, checkpoints, classical, settings
 from aecore.baselines import median_filter
 from aecore.best_classical import BestClassical
 from aecore.corruptions import has_level
-from aecore.data import ImageDataset, load_dataset, to_float
+from aecore.data import DATASETS, ImageDataset, load_dataset, to_float
 from aecore.evaluate import corrupted_test_set, reconstruct
 from aecore.models import Autoencoder
 
@@ -81,14 +81,11 @@ class ClassifierSpec:
         return f"classifier-{self.dataset}-{self.key()}.pt"
 
 
-# Specs per dataset where the default (3 epochs at Adam 1e-3) would be too few steps: digits has
-# 1,500 training images, 12 batches an epoch. 30 epochs at 3e-3 take ~4 s on one core (93.6%).
-SPECS = {"digits": ClassifierSpec("digits", epochs=30, lr=3e-3)}
-
-
 def default_spec(dataset: str) -> ClassifierSpec:
-    """The spec the app and the experiments use for a dataset (the bundled files have it)."""
-    return SPECS.get(dataset, ClassifierSpec(dataset))
+    """The spec the app and the experiments use for a dataset (the bundled files have it): the
+    defaults, with what the dataset's meta changes (a small one needs more epochs)."""
+    settings = DATASETS[dataset].meta["classifier"] if dataset in DATASETS else {}
+    return ClassifierSpec(dataset, **settings)
 
 
 @dataclass

@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from aecore.data import DATASETS
+
 MAX_PIXELS = 6_000_000  # decoded pixels: a phone screenshot fits; about 25-100 MB to decode
 MAX_SIDE = 20_000  # a tall strip costs ~8 bytes a row more: 1x5,000,000 loads in +45 MB
 MAX_JPEG_PIXELS = 48_000_000  # a JPEG's header: decoded at 1/8 scale, so well under MAX_PIXELS
@@ -85,14 +87,13 @@ LAYOUTS = {
     "digits": _Layout(box=1.0, by_mass=False, saturate=True, blocks=4),
     "fashion": _Layout(box=1.0, by_mass=False, saturate=False),
 }
-DATASET_LAYOUTS = {"mnist": "mnist", "digits": "digits", "fashion_mnist": "fashion"}
 
 
 def layout_for(shape: tuple[int, int, int], dataset: str | None = None) -> str:
     """The layout for a model of input `shape` trained on `dataset` (None: guessed from shape:
     28x28 grayscale is MNIST, 8x8 grayscale is scikit-learn's digits, anything else "crop")."""
     if dataset is not None:
-        return DATASET_LAYOUTS.get(dataset, "crop")
+        return DATASETS[dataset].meta["upload_layout"] if dataset in DATASETS else "crop"
     return {(1, 28, 28): "mnist", (1, 8, 8): "digits"}.get(tuple(shape), "crop")
 
 

@@ -15,14 +15,11 @@ import torch
 from aecore.baselines import PCABasis, pca_reconstruct
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
-from aecore.data import ImageDataset, to_float
+from aecore.data import DATASETS, ImageDataset, to_float
 from aecore.evaluate import pca_for, reconstruct
 from aecore.metrics import mse
 
 LATENTS = (1, 2, 8, 32)
-# 20 epochs of MNIST's 60,000 images is ~8,600 steps; digits has 1,500 training images (12
-# steps an epoch), so it gets more epochs for a comparable fit (2,400 steps, seconds on a CPU).
-EPOCHS = {"digits": 200}
 
 
 def sweep_config(dataset: str, latent: int) -> TrainConfig:
@@ -35,7 +32,8 @@ def sweep_config(dataset: str, latent: int) -> TrainConfig:
         latent=latent,
         lr=1e-3,
         batch_size=128,
-        epochs=EPOCHS.get(dataset, 20),
+        # 20 epochs of MNIST are ~8,600 steps; a small dataset's meta asks for more epochs
+        epochs=DATASETS[dataset].meta["sweep_epochs"],
     )
 
 

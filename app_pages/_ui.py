@@ -242,11 +242,6 @@ def saved_runs() -> list[RunEntry]:
     return [*list_runs(runs_dir()), *list_runs(BUNDLED_DIR)]
 
 
-def saved_run_paths() -> list[Path]:
-    """The checkpoint files of saved_runs()."""
-    return [entry.path for entry in saved_runs()]
-
-
 LOADED_RUNS_BYTES = 128 * 2**20  # weights of runs loaded from files, kept for every session
 
 

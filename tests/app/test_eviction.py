@@ -14,13 +14,13 @@ def test_a_run_evicted_after_listing_is_skipped_and_its_download_still_works(
     folder = tmp_path / "runs"
     shutil.copytree(trained_dir, folder)
     use_runs_dir(folder, monkeypatch)
-    paths = ui.saved_run_paths()
+    paths = [entry.path for entry in ui.saved_runs()]
     runs = [ui.load_run(p) for p in paths]
     mine = next(c for c in runs if c is not None and c.config == TINY)
     for path in paths:  # another session's save evicts them all
         path.unlink()
     assert [ui.load_run(p) for p in paths] == [None] * len(paths)
-    assert ui.saved_run_paths() == []
+    assert ui.saved_runs() == []
     data = ui.checkpoint_bytes(mine)
     (tmp_path / "download.pt").write_bytes(data)
     again = load_checkpoint(tmp_path / "download.pt")

@@ -6,9 +6,8 @@ import shutil
 
 import pytest
 
-import aecore.classifier
-import aecore.sweep
 import app_pages._classify
+from aecore.data import DATASETS
 from tests.app.conftest import page, rerun_until, texts, use_runs_dir
 
 
@@ -50,7 +49,7 @@ def sweep_table(at):
 
 
 def test_the_sweep_shows_pca_alone_then_trains_the_missing_sizes(own_runs, monkeypatch):
-    monkeypatch.setitem(aecore.sweep.EPOCHS, "digits", 2)  # seconds, not minutes
+    monkeypatch.setitem(DATASETS["digits"].meta, "sweep_epochs", 2)  # seconds, not minutes
     at = page("compare").run()
     at.segmented_control(key="cmp_view").set_value("Code size vs PCA").run()
     assert not at.exception
@@ -102,8 +101,7 @@ def test_the_classifier_view_trains_a_digits_classifier_at_once(own_runs):
 
 def test_a_big_dataset_trains_its_classifier_in_the_background(own_runs, monkeypatch):
     monkeypatch.setattr(app_pages._classify, "QUICK_TRAIN_IMAGES", 0)  # digits counts as big
-    quick = aecore.classifier.ClassifierSpec("digits", epochs=2)
-    monkeypatch.setitem(aecore.classifier.SPECS, "digits", quick)
+    monkeypatch.setitem(DATASETS["digits"].meta, "classifier", {"epochs": 2})
     at = page("compare").run()
     at.segmented_control(key="cmp_view").set_value("As classifier input").run()
     assert "No classifier for Digits 8x8 (bundled, offline) yet" in texts(at.info)  # its label

@@ -11,7 +11,7 @@ import torch
 from aecore import classifier as C
 from aecore import pretrain
 from aecore.config import TrainConfig
-from aecore.data import load_dataset, to_float
+from aecore.data import DATASETS, load_dataset, to_float
 from aecore.jobs import JobManager
 from aecore.runs import train_and_save
 
@@ -129,7 +129,9 @@ def test_a_cancelled_classifier_saves_nothing(digits, tmp_path, monkeypatch):
 
 
 def test_pretrain_classifiers_writes_files_and_records(tmp_path, monkeypatch):
-    monkeypatch.setattr(C, "SPECS", {"digits": QUICK})
+    monkeypatch.setitem(
+        DATASETS["digits"].meta, "classifier", {"epochs": QUICK.epochs, "lr": QUICK.lr}
+    )
     (tmp_path / QUICK.file_name.replace(QUICK.key(), "0" * 16)).write_bytes(b"stale")
     old = {"dataset": "digits", "file": QUICK.file_name.replace(QUICK.key(), "0" * 16)}
     (tmp_path / "manifest.json").write_text(json.dumps({"classifiers": [old]}))

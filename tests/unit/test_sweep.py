@@ -6,7 +6,7 @@ import pytest
 
 from aecore import pretrain, sweep
 from aecore.checkpoints import find_checkpoint, load_checkpoint
-from aecore.data import load_dataset
+from aecore.data import DATASETS, load_dataset
 from aecore.runs import train_and_save
 
 
@@ -23,7 +23,7 @@ def test_mnist_sweep_configs_are_the_bundled_ones():
 def test_points_and_rows_with_some_sizes_missing(tmp_path):
     ds = load_dataset("digits")
     cfg = sweep.sweep_config("digits", 8)
-    assert cfg.epochs == sweep.EPOCHS["digits"] and cfg.corruption == "none"
+    assert cfg.epochs == DATASETS["digits"].meta["sweep_epochs"] and cfg.corruption == "none"
     ckpt = train_and_save(dataclasses.replace(cfg, epochs=5), out_dir=tmp_path)
     runs = {2: None, 8: ckpt}
     points = sweep.sweep_points(ds, runs)
