@@ -553,13 +553,16 @@ def metric_bars(
             marker_color=["#9e9e9e" if k in muted else px.colors.qualitative.D3[0] for k in values],
         )
     )
+    # Reference lines often lie within a dB of each other: their labels take turns at the right
+    # and left ends, above and below, so they do not print over one another.
+    places = ("top right", "bottom left", "bottom right", "top left")
     for i, (name, value) in enumerate((references or {}).items()):
         fig.add_hline(
             y=value,
             line_dash="dot",
             line_color=px.colors.qualitative.D3[(i + 1) % 10],
             annotation_text=f"{name}: {value:.{digits}f}",
-            annotation_position="top right",
+            annotation_position=places[i % len(places)],
         )
     top = max([*values.values(), *(references or {}).values()], default=1.0)
     fig.update_traces(width=min(0.6, 0.25 * len(values)))  # a lone bar stays narrow

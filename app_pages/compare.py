@@ -169,10 +169,12 @@ if has_level(corruption) and level > 0:  # an uncorrupted input would score the 
     references = {"corrupted input": any_metrics["test_psnr_noisy"]}
     references["median 3x3"] = any_metrics["test_psnr_median3"]
     best = ui.strongest_classical(ui.dataset(dataset), corruption, level, SHARED_IMAGES)
-    references[f"best classical: {best.label}"] = best.psnr
+    references["best classical"] = best.psnr
 st.plotly_chart(
     plots.metric_bars(
         {letter: m["test_psnr"] for letter, m in shared.items()}, "PSNR here (dB)", references
     ),
     key="cmp_bars",
 )
+if references:
+    st.caption(best.describe())
