@@ -25,6 +25,15 @@ pages = {
         st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
         st.Page("app_pages/compare.py", title="Compare runs", icon=":material/compare:"),
     ],
+    "Explore": [
+        st.Page("app_pages/explore.py", title="Decode any point", icon=":material/ads_click:"),
+        st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+        st.Page("app_pages/beta.py", title="β in the VAE", icon=":material/tune:"),
+        st.Page("app_pages/anomaly.py", title="Anomaly detection", icon=":material/troubleshoot:"),
+    ],
+    "Class": [
+        st.Page("app_pages/board.py", title="Class board", icon=":material/leaderboard:"),
+    ],
     "Learn": [
         st.Page("app_pages/learn.py", title="Seven kinds of autoencoder", icon=":material/school:"),
     ],

@@ -229,6 +229,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--limit-train", dest="limit_train", type=int, default=d.limit_train)
     p.add_argument("--augment", action="store_true")
+    p.add_argument("--beta", type=float, default=d.beta, help="VAEs: the KL term's weight")
+    p.add_argument("--classes", default=d.classes, help='train on these classes only: "0-4"')
     p.add_argument(
         "--level-sampling", dest="level_sampling", choices=LEVEL_SAMPLINGS, default="fixed"
     )

@@ -36,7 +36,29 @@ RANGES: dict[str, tuple[float, float]] = {
     "epochs": (1, 200),
     "seed": (0, 2**31 - 1),
     "limit_train": (0, 10_000_000),
+    "beta": (0.0, 16.0),
 }
+
+
+# Fields added after checkpoints were first named: key() leaves each out at this default value.
+KEY_DEFAULTS = {"level_sampling": "fixed", "beta": 1.0, "classes": ""}
+
+
+def normalise_classes(text: str, num_classes: int) -> str:
+    """ "4, 0-2" -> "0,1,2,4": sorted, without repeats; "" (and every class) -> "" (all)."""
+    chosen: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, _, high = part.partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"classes must be numbers like 0,1,2 or 0-4, got {text!r}") from None
+        if not 0 <= first <= last < num_classes:
+            raise ValueError(f"classes must lie between 0 and {num_classes - 1}, got {part!r}")
+        chosen.update(range(first, last + 1))
+    if len(chosen) == num_classes:
+        return ""
+    return ",".join(str(c) for c in sorted(chosen))
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,12 @@ class TrainConfig:
     limit_train: int = 0  # train on the first K training images only; 0 = all
     augment: bool = False  # random flips and small rotations of the clean images
     level_sampling: str = "fixed"  # fixed | uniform (training batches only; val/test use level)
+    # VAEs: the weight of the KL term (a beta-VAE, Higgins et al. 2017); 1 is the plain ELBO.
+    beta: float = 1.0
+    # Train on these classes only, e.g. "0,1,2,3,4" (the anomaly detector's normal set); "" = all.
+    # Training and validation images of those classes; the test set keeps all of them (what was
+    # left out is what an anomaly detector must flag).
+    classes: str = ""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,6 +105,7 @@ class TrainConfig:
             "latent": not meta["uses_latent"],
             "width": not meta["uses_width"],
             "reg_weight": not has_weight(self.regularizer),
+            "beta": not is_variational(self.model),
         }
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
@@ -103,6 +132,8 @@ class TrainConfig:
             "reg_weight": 0.0 if unused["reg_weight"] else float(self.reg_weight),
             "lr": float(self.lr),
             "level_sampling": self.level_sampling if has_level(self.corruption) else "fixed",
+            "beta": 1.0 if unused["beta"] else float(self.beta),
+            "classes": normalise_classes(self.classes, DATASETS[self.dataset].meta["num_classes"]),
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -122,9 +153,10 @@ class TrainConfig:
     def key(self) -> str:
         """A stable 16-hex-digit name: equal across processes and machines (not Python's hash())."""
         values = asdict(self)
-        # Left out when "fixed" (the default), so keys from before the field existed still hold.
-        if values["level_sampling"] == "fixed":
-            del values["level_sampling"]
+        # Fields left out at their defaults, so keys from before the fields existed still hold.
+        for name, default in KEY_DEFAULTS.items():
+            if values[name] == default:
+                del values[name]
         blob = json.dumps({"schema": SCHEMA, **values}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -174,6 +206,7 @@ def config_from_strings(given: dict[str, str], base: TrainConfig) -> tuple[Train
         "latent": not model_meta.get("uses_latent", True),
         "width": not model_meta.get("uses_width", False),
         "reg_weight": regularizer in REGULARIZERS and not has_weight(regularizer),
+        "beta": not model_meta.get("variational", False),
     }
     for name, (low, high) in RANGES.items():
         if not unused.get(name):  # TrainConfig stores 0 in a field the model does not use
@@ -253,6 +286,10 @@ def describe_run(cfg: TrainConfig, base: TrainConfig | None = None) -> str:
         parts.append(f"code {cfg.latent}")
     if has_weight(cfg.regularizer):
         parts.append(f"{cfg.regularizer} {cfg.reg_weight:g}")
+    if cfg.beta != 1.0:
+        parts.append(f"β {cfg.beta:g}")
+    if cfg.classes:
+        parts.append(f"classes {cfg.classes} only")
     name = ", ".join(parts)
     if base is not None:
         extras = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.error import URLError
 
@@ -45,6 +45,16 @@ class ImageDataset:
         """(C, H, W) of one image."""
         c, h, w = self.train_images.shape[1:]
         return int(c), int(h), int(w)
+
+
+def select_classes(ds: ImageDataset, classes: str) -> ImageDataset:
+    """ds with only the training images of `classes` ("0,3": TrainConfig's form; "" = all). The
+    test set is kept whole, so a model can be tested on what it never saw."""
+    if not classes:
+        return ds
+    wanted = torch.tensor([int(c) for c in classes.split(",")])
+    keep = torch.isin(ds.train_labels, wanted)
+    return replace(ds, train_images=ds.train_images[keep], train_labels=ds.train_labels[keep])
 
 
 def data_dir() -> Path:
@@ -104,11 +114,18 @@ def _torchvision(cls_name: str, root: Path) -> Splits:
 # is bundled with a dependency); `train_size` and `test_size`, its images (the cost estimate of a
 # run needs them before the data loads); `upload_layout`, how an uploaded picture is made to look
 # like its images (aecore.images); `sweep_epochs`, the code-size sweep's training length
-# (aecore.sweep); `classifier`, settings of the Compare page's classifier (aecore.classifier).
+# (aecore.sweep); `classifier`, settings of the Compare page's classifier (aecore.classifier);
+# `num_classes`, how many classes its labels count (TrainConfig.classes picks among them).
 DATASETS = Registry(
     "dataset",
     required=("label", "shape", "train_size", "test_size"),
-    defaults={"folder": None, "upload_layout": "crop", "sweep_epochs": 20, "classifier": {}},
+    defaults={
+        "folder": None,
+        "upload_layout": "crop",
+        "sweep_epochs": 20,
+        "classifier": {},
+        "num_classes": 10,
+    },
 )
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from aecore.config import TrainConfig
 from aecore.corruptions import CORRUPTIONS, corrupt
-from aecore.data import ImageDataset, load_dataset, to_float
+from aecore.data import ImageDataset, load_dataset, select_classes, to_float
 from aecore.history import EpochStats
 from aecore.losses import batch_terms, has_conv
 from aecore.metrics import psnr
@@ -145,7 +145,7 @@ def train(
     stopped run comes back with cancelled=True. Same seed on the same device, same numbers.
     """
     device = torch.device(device) if device is not None else pick_device()
-    ds = dataset if dataset is not None else load_dataset(cfg.dataset)
+    ds = select_classes(dataset if dataset is not None else load_dataset(cfg.dataset), cfg.classes)
     model, train_x, val_x = _prepare(cfg, ds, device)
     opt = make_optimizer(cfg, model)
     result = RunResult(cfg, model, device=str(device))

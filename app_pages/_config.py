@@ -78,8 +78,8 @@ def _always(values: dict[str, Any]) -> bool:
 @dataclass(frozen=True)
 class Field:
     """One sidebar widget. kind: "select", "radio" (horizontal), "number" (its range is
-    aecore.config.RANGES[name]), "checkbox" or "level" (the corruption's own range, from its
-    meta; `label` may name {level_name}). shown(values) decides whether this run draws it."""
+    aecore.config.RANGES[name]), "checkbox", "text" or "level" (the corruption's own range, from
+    its meta; `label` may name {level_name}). shown(values) decides whether this run draws it."""
 
     name: str
     kind: str
@@ -146,12 +146,30 @@ FIELDS: tuple[Field, ...] = (
         step=1e-4,
         fmt="%.5f",
     ),
+    Field(
+        "beta",
+        "number",
+        "β: weight of the KL term",
+        shown=lambda values: not _not_vae(values),
+        help="1 trains the plain VAE (the ELBO). Above 1 the codes are pulled harder towards "
+        "N(0, I): smoother samples, blurrier reconstructions. Below 1: the reverse.",
+        step=0.5,
+        fmt="%.2f",
+    ),
     Field("loss", "radio", "Reconstruction loss", lambda: LOSSES, in_expander=True),
     Field("optimizer", "radio", "Optimizer", lambda: OPTIMIZERS, in_expander=True),
     Field("lr", "number", "Learning rate", step=1e-4, fmt="%.6f", in_expander=True),
     Field("batch_size", "number", "Batch size", step=32, in_expander=True),
     Field("epochs", "number", "Epochs", step=1, in_expander=True),
     Field("limit_train", "number", "Training images (0 = all)", step=1000, in_expander=True),
+    Field(
+        "classes",
+        "text",
+        "Train on classes (empty = all)",
+        help="For example 0-4 or 1,7: the model sees only these classes while it trains; the "
+        "test set keeps every class (the Anomaly detection page flags the others).",
+        in_expander=True,
+    ),
     Field("augment", "checkbox", "Augment (flips, small rotations)", in_expander=True),
     Field("seed", "number", "Seed", step=1, in_expander=True),
 )
@@ -302,6 +320,8 @@ def _draw(where, field: Field, values: dict[str, Any]) -> None:
         )
     elif field.kind == "checkbox":
         where.checkbox(field.label, key=PREFIX + field.name, **common)
+    elif field.kind == "text":
+        where.text_input(field.label, key=PREFIX + field.name, max_chars=60, **common)
     else:
         widget = where.radio if field.kind == "radio" else where.selectbox
         extra = {"horizontal": True} if field.kind == "radio" else {}

@@ -67,6 +67,36 @@ KINDS = {
 }
 assert set(KINDS) == set(PRESETS), "every preset needs its lesson text"
 
+# kind -> the views that show the lesson at work: (page, link text).
+TRY = {
+    "undercomplete": (
+        ("app_pages/explore.py", "Decode any point of a 2-unit code"),
+        ("app_pages/draw.py", "Draw a digit and see what the code keeps"),
+    ),
+    "denoising": (
+        ("app_pages/train.py", "Watch it learn: reconstructions while it trains"),
+        ("app_pages/compare.py", "Generalisation: trained on one noise, tested on another"),
+        ("app_pages/board.py", "Class board: guess the PSNR, then train"),
+    ),
+    "sparse": (("app_pages/latent.py", "The code of each test image"),),
+    "deep": (("app_pages/compare.py", "Its curves beside the other runs"),),
+    "contractive": (("app_pages/latent.py", "The walk between two test images"),),
+    "convolutional": (("app_pages/denoise.py", "Denoise: every level, and your own image"),),
+    "variational": (
+        ("app_pages/beta.py", "β: what the KL weight does to codes and samples"),
+        ("app_pages/explore.py", "Decode any point, and its nearest training images"),
+    ),
+}
+# After the seven: what an autoencoder is used for.
+USES = (
+    (
+        "app_pages/anomaly.py",
+        "Anomaly detection: a model trained on some classes flags the others by its "
+        "reconstruction error",
+    ),
+    ("app_pages/board.py", "Class board: every run of a task ranked, guesses against results"),
+)
+
 
 def preset_dataset() -> str:
     """The session's dataset if it is on this machine, else the default one."""
@@ -105,6 +135,13 @@ for i, (kind, (title, text, look)) in enumerate(KINDS.items()):
         body = text.format(code=cfg.latent, pixels=pixels)
         left.markdown(f"**{title}**  \n{body}  \n*Look at:* {look}")
         left.caption(result_line(kind, dataset))
+        with left:
+            for page, text in TRY[kind]:
+                ui.page_link(page, text, icon=":material/arrow_right:")
         if right.button("Open in Train", key=f"learn_{i}", icon=":material/arrow_forward:"):
             ui.open_config(cfg)  # the session's configuration, on whichever page comes next
             ui.switch_page("app_pages/train.py", cfg)
+
+st.subheader("What autoencoders are used for")
+for page, text in USES:
+    ui.page_link(page, text, icon=":material/arrow_right:")

@@ -47,4 +47,5 @@ def build_model(cfg: TrainConfig, shape: tuple[int, int, int]) -> Autoencoder:
         width=cfg.width,
         regularizer=cfg.regularizer,
         reg_weight=cfg.reg_weight,
+        beta=cfg.beta,
     )

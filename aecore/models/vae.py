@@ -21,6 +21,10 @@ class VAE(Autoencoder):
 
     variational = True  # MODELS copies it into each entry's meta (aecore.models.is_variational)
 
+    def __init__(self, shape, latent: int, beta: float = 1.0, **options) -> None:
+        super().__init__(shape, latent, **options)
+        self.beta = float(beta)  # the KL term's weight: 1 is the ELBO, more pulls codes to N(0, I)
+
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x)
         return self.to_mu(h), self.to_logvar(h)
@@ -35,14 +39,15 @@ class VAE(Autoencoder):
         loss: str,
         generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Negative ELBO per image in nats: summed reconstruction + KL(q(z|x) || N(0, I)). The
-        code is sampled with `generator` (None: torch's global generator)."""
+        """Negative ELBO per image in nats: summed reconstruction + beta * KL(q(z|x) || N(0, I))
+        (beta = 1: the ELBO itself). The code is sampled with `generator` (None: torch's global
+        generator)."""
         mu, logvar = self.posterior(noisy)
         z = mu + noise_like(mu, generator) * torch.exp(0.5 * logvar)  # reparameterisation
         recon = reconstruction_per_image(self.decode_raw(z), clean, loss, self.output).mean()
         # Appendix B: -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)
         kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)).mean()
-        return {"recon": recon, "kl": kl, "loss": recon + kl}
+        return {"recon": recon, "kl": kl, "loss": recon + self.beta * kl}
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -8,7 +8,7 @@ from dataclasses import fields
 from aecore.config import RANGES, TrainConfig
 from app_pages._config import FIELDS
 
-KINDS = {"select", "radio", "number", "checkbox", "level"}
+KINDS = {"select", "radio", "number", "checkbox", "text", "level"}
 
 
 def test_every_config_field_has_exactly_one_row():
@@ -29,3 +29,28 @@ def test_each_row_is_a_known_widget_with_what_it_needs():
             assert types[row.name] == "str" and len(row.options()) > 0, row.name
         if row.kind == "checkbox":
             assert types[row.name] == "bool", row.name
+        if row.kind == "text":
+            assert types[row.name] == "str", row.name
+
+
+def test_beta_shows_for_a_vae_and_classes_reach_the_url(empty_runs):
+    from tests.app.conftest import TINY_VAE, page
+
+    at = page("train", TINY_VAE).run()
+    assert not at.exception
+    before = at.query_params.get("classes", "")
+    at.number_input(key="cfg_beta").set_value(4.0).run()
+    assert at.query_params["beta"] == "4.0"
+    at.text_input(key="cfg_classes").input("5-9").run()
+    assert not at.exception
+    assert at.query_params["classes"] == "5,6,7,8,9" != before
+
+
+def test_bad_classes_get_a_message_not_a_traceback(empty_runs):
+    from tests.app.conftest import TINY, page
+
+    at = page("train", TINY).run()
+    assert not any(w.key == "cfg_beta" for w in at.number_input)  # not a VAE: no β
+    at.text_input(key="cfg_classes").input("0-42").run()
+    assert not at.exception
+    assert any("classes must lie between 0 and 9" in e.value for e in at.sidebar.error)
