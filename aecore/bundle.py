@@ -44,7 +44,7 @@ def grids(ckpt: Checkpoint, ds: ImageDataset, n: int = GRID_IMAGES) -> dict[str,
     cfg = ckpt.config
     clean, noisy = corrupted_test_set(ds, cfg.corruption, cfg.level, "cpu", limit=n)
     model = ckpt.model
-    recon = reconstruct(model, noisy.to(next(model.parameters()).device)).cpu()
+    recon = reconstruct(model, noisy)  # on noisy's device (the CPU), whatever the model's
     rows = {"original": clean, "corrupted": noisy, "reconstructed": recon}
     if not has_level(cfg.corruption):
         del rows["corrupted"]  # the input is the original

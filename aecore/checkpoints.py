@@ -55,6 +55,7 @@ from aecore.artifacts import weights_digest
 from aecore.config import RANGES, TrainConfig
 from aecore.history import EpochStats
 from aecore.models import Autoencoder, build_model
+from aecore.watch import Watch, attach, attached, from_record, to_record
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,12 @@ class Checkpoint:
     history: list[EpochStats] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)  # device, seconds, versions, created
+
+    @property
+    def watch(self) -> Watch | None:
+        """The snapshots taken while it trained (aecore.watch); None for files saved before
+        snapshots were recorded. They travel with the model (watch.attach)."""
+        return attached(self.model)
 
 
 def runs_dir() -> Path:
@@ -211,6 +218,8 @@ def _serialize(
     if half:
         state = artifacts.half_state(state)
     dtype = "float16" if half else "float32"
+    watch = attached(model)
+    extra = {} if watch is None else {"watch": to_record(watch)}  # covered by record_sha256
     record = artifacts.envelope(
         FORMAT,
         VERSION,
@@ -225,6 +234,7 @@ def _serialize(
             **(info or {}),
             "dtype": dtype,
         },
+        **extra,
     )
     payload = artifacts.seal(record, state)
     buf = io.BytesIO()
@@ -539,6 +549,7 @@ def _check_payload(
             )
         history = [EpochStats(**h) for h in payload["history"]]
         metrics, info = dict(payload["metrics"]), dict(payload["info"])
+        watch = from_record(payload["watch"]) if payload.get("watch") is not None else None
     except CheckpointError:
         raise
     except _NotPlain as err:
@@ -552,6 +563,7 @@ def _check_payload(
             f"{name} does not match its config", f"{type(err).__name__}: {str(err)[:500]}"
         ) from err
     model.to(device).eval()
+    attach(model, watch)
     return Checkpoint(cfg, model, history, metrics, info)
 
 

@@ -22,12 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aecore import artifacts, checkpoints, classical, settings
+from aecore import artifacts, checkpoints, classical, settings, train
 from aecore.baselines import median_filter
 from aecore.best_classical import BestClassical
 from aecore.corruptions import has_level
 from aecore.data import DATASETS, ImageDataset, load_dataset, to_float
 from aecore.evaluate import corrupted_test_set, reconstruct
+from aecore.gpu import to_model
 from aecore.models import Autoencoder
 
 FORMAT = "aecore-classifier"
@@ -137,9 +138,12 @@ def train_classifier(
 
 @torch.no_grad()
 def predict(model: SmallCNN, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    """Predicted class (N,) of images (N, C, H, W) in [0, 1]."""
+    """Predicted class (N,) of images (N, C, H, W) in [0, 1], on the images' device (each batch
+    is classified on the model's)."""
     model.eval()
-    return torch.cat([model(x).argmax(1) for x in images.split(batch)])
+    return torch.cat(
+        [model(to_model(model, x)).argmax(1).to(images.device) for x in images.split(batch)]
+    )
 
 
 def accuracy(model: SmallCNN, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -283,12 +287,8 @@ def accuracies(
             filtered = classical.apply(best.method, noisy, best.params)
             out["best classical"] = accuracy(model, filtered, labels)
     for name, ae in reconstructors.items():
-        out[name] = accuracy(model, reconstruct(ae, noisy.to(_device(ae))).cpu(), labels)
+        out[name] = accuracy(model, reconstruct(ae, noisy), labels)  # on noisy's device
     return out
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def run_job(
@@ -298,7 +298,8 @@ def run_job(
     on_batch: Callable[[float], None] = lambda fraction: None,
 ) -> Classifier | None:
     """Train and save spec's classifier as a background job (aecore.jobs runs it beside training
-    runs, with the same signature); None when should_stop() turned true first (nothing saved)."""
-    return build_classifier(
-        load_dataset(spec.dataset), spec, on_progress=on_batch, should_stop=should_stop
-    )
+    runs, with the same signature, on the device a training run gets: the GPU when there is
+    one); None when should_stop() turned true first (nothing saved)."""
+    ds = load_dataset(spec.dataset)
+    device = train.pick_device()  # looked up at call time: the test suite's switch sets it
+    return build_classifier(ds, spec, on_progress=on_batch, device=device, should_stop=should_stop)

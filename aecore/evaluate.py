@@ -34,6 +34,7 @@ from aecore import artifacts
 from aecore.baselines import PCABasis, fit_pca, median_filter, pca_reconstruct
 from aecore.corruptions import corrupt, has_level
 from aecore.data import ImageDataset, to_float
+from aecore.gpu import model_device, to_model
 from aecore.losses import batch_terms, has_conv
 from aecore.metrics import mse, psnr, ssim
 from aecore.models import Autoencoder, needs_input_grad
@@ -110,8 +111,13 @@ def _quality(prefix: str, x: torch.Tensor, clean: torch.Tensor) -> dict[str, flo
 
 @torch.no_grad()
 def reconstruct(model: Autoencoder, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """The model's reconstructions of images (N, C, H, W), on the images' device: each batch
+    goes to the model's device and back, so a model trained on a GPU reconstructs CPU images
+    (a grid, an upload) and a CPU model GPU ones."""
     model.eval()
-    return torch.cat([model.reconstruct(x) for x in images.split(batch)])
+    return torch.cat(
+        [model.reconstruct(to_model(model, x)).to(images.device) for x in images.split(batch)]
+    )
 
 
 def _inference_model(model: Autoencoder, device: torch.device) -> Autoencoder:
@@ -189,7 +195,7 @@ def evaluate(
     cache_dir: where baseline metrics are kept on disk (see baseline_metrics); None: memory only.
     write_cache=False reads them from there but writes nothing (a caller that may still cancel).
     """
-    device = next(model.parameters()).device
+    device = model_device(model)
     clean, noisy = corrupted_test_set(ds, corruption, level, device, limit)
     net = _inference_model(model, device)
     net.eval()

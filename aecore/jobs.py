@@ -44,6 +44,7 @@ from aecore.data import DatasetUnavailable
 from aecore.history import EpochStats
 from aecore.runs import train_and_save
 from aecore.train import TrainingDiverged
+from aecore.watch import Hooks, Watch, hooked
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ SESSION_HISTORY = 10  # finished jobs remembered per session (unfinished ones ar
 # Sessions remembered at most. Each holds up to SESSION_HISTORY jobs, and a job holds its model,
 # so without a bound a long-lived server would keep every model any visitor ever opened.
 MAX_SESSIONS = 512
+# A paused run holds the one worker. It may stay paused as long as nobody else waits; once other
+# runs are queued it resumes by itself after this many seconds of pausing (counted over the
+# whole run), and cannot be paused again until the queue is empty: one student's pause must not
+# hold up a class.
+PAUSE_SECONDS = 30.0
+PAUSE_POLL = 0.25  # seconds between a paused run's checks for cancel, watchers and the queue
+MAX_PENDING_STEPS = 5  # Step clicks queued while a step runs
 
 Task = TrainConfig | ClassifierSpec
 Runner = Callable[..., Any]  # train_and_save's signature: (task, on_epoch, should_stop, on_batch)
@@ -121,6 +129,10 @@ class JobSnapshot:
     finished: float | None
     trained: float | None = None  # the last epoch ended: training done, testing begins
     reason: str | None = None  # why a run was cancelled, when nobody pressed Cancel
+    watch: Watch | None = None  # snapshots of a training run as it learns (aecore.watch)
+    paused: bool = False  # asked to pause (it stops before its next batch)
+    held: bool = False  # paused and waiting now: watch.latest shows where it stopped
+    note: str | None = None  # e.g. why a paused run resumed by itself
 
     @property
     def active(self) -> bool:
@@ -164,6 +176,13 @@ class Job:
         self._owner = ""  # the visitor who queued it (limits count runs by their owner)
         self._number = 0  # numbers its "training run N started" log line
         self._reason: str | None = None
+        self._watch: Watch | None = None  # the newest snapshots while it trains
+        self._paused = False
+        self._paused_since = 0.0  # time.monotonic() of the pause
+        self._paused_for = 0.0  # seconds paused before the current pause
+        self._steps = 0  # single batches allowed through while paused
+        self._held = False  # waiting in the pause gate
+        self._note: str | None = None
 
     def snapshot(self) -> JobSnapshot:
         m = self._manager
@@ -186,6 +205,11 @@ class Job:
                 finished=self._finished,
                 trained=self._trained,
                 reason=self._reason,
+                # A finished run's snapshots travel with its model (aecore.watch.attach).
+                watch=self._watch or getattr(self._checkpoint, "watch", None),
+                paused=self._paused,
+                held=self._held,
+                note=self._note,
             )
 
     def wait(self, timeout: float | None = None) -> JobSnapshot:
@@ -259,6 +283,7 @@ class JobManager:
         budget_seconds: float | None = None,
         grace_seconds: float = 120.0,
         state_file: Path | None = None,
+        pause_seconds: float = PAUSE_SECONDS,
     ) -> None:
         if workers < 1 or max_queue < 1 or per_session < 1 or memory_items < 0:
             raise ValueError("workers, max_queue and per_session must be >= 1, memory_items >= 0")
@@ -268,9 +293,11 @@ class JobManager:
         self.memory_bytes = memory_bytes
         self.budget_seconds = budget_seconds
         self.grace_seconds = grace_seconds
+        self.pause_seconds = pause_seconds
         self._kinds = kinds or default_kinds(runner)  # runner: how a TrainConfig trains
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # a job was queued, or stop() was called
+        self._unpause = threading.Condition(self._lock)  # resume, step, cancel, stop
         self._stopping = False
         self._jobs: dict[str, Job] = {}  # key -> the live (queued or running) job for that key
         self._queued: list[Job] = []  # in submission order; _fair_order() is the serving order
@@ -362,6 +389,9 @@ class JobManager:
 
     def _subscribe(self, job: Job, session: str) -> Job:
         job._subscribers.add(session)
+        if job._paused and len(job._subscribers) > 1:  # shared now: nobody may hold it
+            self._end_pause(job)
+            job._note = "Resumed: another session asked for this same run."
         self._remember(session, job)
         return job
 
@@ -462,13 +492,15 @@ class JobManager:
         # One line per training run: operators (and the load test) count runs with it.
         log.info("training run %d started: %s (key %s)", number, self._label(job), job.key)
         ckpt, error = None, None
+        hooks = Hooks(publish=lambda w: self._on_watch(job, w), paused=lambda: self._paused(job))
         try:
-            ckpt = self._kind(job.config).run(
-                job.config,
-                on_epoch=lambda stats: self._on_epoch(job, stats),
-                should_stop=job._cancel.is_set,
-                on_batch=lambda fraction: self._on_batch(job, fraction),
-            )
+            with hooked(hooks):  # a training run on this thread publishes its snapshots here
+                ckpt = self._kind(job.config).run(
+                    job.config,
+                    on_epoch=lambda stats: self._on_epoch(job, stats),
+                    should_stop=lambda: self._gate(job),
+                    on_batch=lambda fraction: self._on_batch(job, fraction),
+                )
         except Exception as err:
             error = describe_error(err, job.key)
         finally:
@@ -492,6 +524,8 @@ class JobManager:
 
     def _finish(self, job: Job, ckpt: Checkpoint | None, error: str | None) -> None:
         self._running.discard(job)  # caller holds the lock
+        self._end_pause(job)
+        job._watch = None  # a saved run's snapshots travel with its model; a failed run's go
         if self._jobs.get(job.key) is job:
             del self._jobs[job.key]
         if error is not None:
@@ -515,6 +549,7 @@ class JobManager:
             job._history.append(stats)
             if stats.epoch >= stats.epochs:  # the last epoch: testing starts now
                 job._trained = time.time()
+                self._end_pause(job)  # testing cannot pause (the runner asks should_stop too)
 
     def _on_batch(self, job: Job, fraction: float) -> None:
         with self._lock:
@@ -525,6 +560,114 @@ class JobManager:
                 log.info(
                     "run %s stopped: nobody has watched it for %gs", job.key, self.grace_seconds
                 )
+
+    # -- watching, pausing -----------------------------------------------------------------------
+
+    def _on_watch(self, job: Job, watch: Watch) -> None:
+        with self._lock:
+            job._watch = watch
+
+    def _paused(self, job: Job) -> bool:
+        with self._lock:
+            return job._paused
+
+    def _gate(self, job: Job) -> bool:
+        """The runner's should_stop: True once cancelled; while paused, blocks (letting single
+        steps through) until resumed, cancelled, auto-resumed or everyone left."""
+        with self._lock:
+            try:
+                self._hold(job)
+            finally:
+                job._held = False
+            return job._cancel.is_set()
+
+    def _hold(self, job: Job) -> None:  # caller holds the lock
+        while job._paused and not job._cancel.is_set():
+            if job._steps > 0:
+                job._steps -= 1
+                return
+            if self._orphaned(job):
+                job._reason = "everyone who asked for it left"
+                job._cancel.set()
+                return
+            if self._queued and self._pause_used(job) >= self.pause_seconds:
+                self._end_pause(job)
+                job._note = (
+                    f"Resumed by itself after {self.pause_seconds:g} s of pausing: "
+                    f"{len(self._queued)} other run(s) wait for the trainer, which trains one "
+                    "run at a time."
+                )
+                log.info("run %s resumed by itself: others are queued", job.key)
+                return
+            job._held = True
+            self._unpause.wait(PAUSE_POLL)
+
+    def _pause_used(self, job: Job) -> float:  # caller holds the lock
+        now = time.monotonic()
+        return job._paused_for + (now - job._paused_since if job._paused else 0.0)
+
+    def _end_pause(self, job: Job) -> None:  # caller holds the lock
+        if job._paused:
+            job._paused_for = self._pause_used(job)
+            job._paused = False
+        job._steps = 0
+        self._unpause.notify_all()
+
+    def _pause_refusal(self, job: Job | None, session: str) -> str | None:  # holds the lock
+        """Why this session may not pause (or single-step) the run, or None."""
+        if job is None or job._status != "running" or job._cancel.is_set():
+            return "This run is not training right now."
+        if not isinstance(job.config, TrainConfig) or job._watch is None:
+            return "Only a training run can be paused."
+        if job._trained is not None:
+            return "Training is over; the run is being tested and saved."
+        if session not in job._subscribers:
+            return "You are not watching this run."
+        others = len(job._subscribers) - 1
+        if others:  # the rule of cancel: only a run nobody else waits for
+            return f"{others} other session(s) watch this run, so it cannot be paused."
+        if self._queued and self._pause_used(job) >= self.pause_seconds:
+            return (
+                f"Other runs wait for the trainer and this run has been paused for "
+                f"{self.pause_seconds:g} s already: it can pause again once the queue is empty."
+            )
+        return None
+
+    def pause(self, key: str, session: str) -> str | None:
+        """Pause the live training run of `key` before its next batch. None when paused (or
+        already paused), else why not, in words for the user. Only a session that alone waits
+        for the run may pause it (the rule of cancel); see PAUSE_SECONDS for the time limit."""
+        with self._lock:
+            job = self._jobs.get(key)
+            why = self._pause_refusal(job, session)
+            if why is None and not job._paused:
+                job._paused, job._paused_since, job._note = True, time.monotonic(), None
+            return why
+
+    def resume(self, key: str, session: str) -> bool:
+        """Resume a paused run; any session that waits for it may. True if it was paused."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or not job._paused or session not in job._subscribers:
+                return False
+            self._end_pause(job)
+            return True
+
+    def step(self, key: str, session: str) -> str | None:
+        """Let a paused run train one batch, then pause again (and snapshot). None when done,
+        else why not: the pause rules, and only for models of at most STEP_MAX_PARAMS."""
+        with self._lock:
+            job = self._jobs.get(key)
+            why = self._pause_refusal(job, session)
+            if why is None and not job._paused:
+                why = "Pause the run first."
+            if why is None and not job._watch.can_step:
+                n = job._watch.params
+                why = f"Single steps are for small models; this one has {n:,} parameters."
+            if why is None:
+                job._steps = min(job._steps + 1, MAX_PENDING_STEPS)
+                self._unpause.notify_all()
+            return why
 
     # -- cancelling, reading ----------------------------------------------------------------
 
@@ -546,6 +689,7 @@ class JobManager:
             if job._subscribers:
                 return False
             job._cancel.set()
+            self._unpause.notify_all()
             if job._status == "queued":
                 self._drop_queued(job, None)
             self._save_state()
@@ -632,6 +776,7 @@ class JobManager:
                     job._end("cancelled")
             running = list(self._running)
             self._wake.notify_all()
+            self._unpause.notify_all()
         deadline = time.monotonic() + wait
         for job in running:
             job._ended.wait(max(0.0, deadline - time.monotonic()))

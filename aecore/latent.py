@@ -199,3 +199,61 @@ def samples(model: Autoencoder, n: int, seed: int = 0) -> torch.Tensor:
     gen = torch.Generator(_device(model)).manual_seed(seed)
     with evaluating(model):
         return model.sample(n, generator=gen).cpu()
+
+
+# -- any point of a 2-D code: the Decode any point and Draw a digit pages ---------------------
+
+PLANE_MARGIN = 0.1  # of the codes' range on each side, so the outermost codes are not on the edge
+PRIOR_SIGMAS = 3.0  # a VAE's plane also spans its prior N(0, I) out to ±3σ
+
+
+def plane_extent(
+    codes: torch.Tensor, margin: float = PLANE_MARGIN, prior_sigmas: float | None = None
+) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1): the box the 2-D codes (N, 2) span, widened by `margin` of its width and
+    height on each side; with prior_sigmas (a VAE), it also holds ±prior_sigmas in both axes."""
+    xy = codes.detach().cpu().flatten(1).double()
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) == 0:
+        raise ValueError(f"the plane needs 2-D codes, got shape {tuple(codes.shape)}")
+    low, high = xy.min(0).values, xy.max(0).values
+    if prior_sigmas is not None:
+        low, high = low.clamp(max=-prior_sigmas), high.clamp(min=prior_sigmas)
+    # A unit that barely varies (a dead ReLU unit: all codes 0) still gets a twentieth of the
+    # other axis's span, so the plane is not a sliver; one code alone gets a small square.
+    span = high - low
+    pad = torch.maximum(span * margin, 0.05 * span.max()).clamp(min=1e-3)
+    low, high = low - pad, high + pad
+    return float(low[0]), float(high[0]), float(low[1]), float(high[1])
+
+
+def decode_point(model: Autoencoder, x: float, y: float) -> torch.Tensor:
+    """The decoder's image of the code (x, y) -> (C, H, W) in [0, 1]."""
+    if model.latent != 2:
+        raise ValueError(f"a point of the plane is a 2-unit code; this model's has {model.latent}")
+    z = torch.tensor([[float(x), float(y)]], device=_device(model))
+    with evaluating(model):
+        return model.decode(z).clamp(0.0, 1.0)[0].cpu()
+
+
+def nearest_codes(
+    codes: torch.Tensor, point: torch.Tensor | tuple[float, ...], k: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, Euclidean distances) of the k rows of codes (N, L) nearest to point (L,),
+    nearest first; fewer when N < k."""
+    flat = codes.detach().cpu().flatten(1).float()
+    query = torch.as_tensor(point, dtype=torch.float32).reshape(1, -1)
+    if query.shape[1] != flat.shape[1]:
+        raise ValueError(f"a {query.shape[1]}-D point among {flat.shape[1]}-D codes")
+    dist = torch.cdist(query, flat)[0]
+    top = torch.topk(dist, min(k, len(flat)), largest=False)  # sorted, nearest first
+    return top.indices, top.values
+
+
+def plane_grid(extent: tuple[float, float, float, float], n: int = 80) -> np.ndarray:
+    """n x n points (n*n, 2) evenly over extent (x0, x1, y0, y1): a click anywhere on the plane
+    lands on one of them."""
+    if n < 2:
+        raise ValueError(f"the grid needs at least 2 points a side, got {n}")
+    x0, x1, y0, y1 = extent
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    return np.stack([gx.ravel(), gy.ravel()], 1)

@@ -7,6 +7,8 @@ variables and knows where the bundled files live.
     AECORE_RUNS_MAX_MB   size limit of the runs folder in MB (fractions allowed); 0: no limit
     AECORE_PAGE_SLOTS    page runs computing at once in the app (at least 1)
     AECORE_RUN_BUDGET_S  the longest run the app takes, in estimated seconds (at least 1)
+    AECORE_TEACHER_CODE  the code that unlocks the Class board's teacher controls (pin a task,
+                         reset its board); unset or shorter than 4 characters: no controls
 
 A value that cannot be used falls back to its default with a warning in the log (an empty
 variable counts as unset), so a typo never stops the app. `current()` parses the variables once
@@ -20,7 +22,7 @@ import functools
 import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,9 @@ ENV = (
     "AECORE_PAGE_SLOTS",
     "AECORE_RUN_BUDGET_S",
 )
+# Read apart from ENV (and never logged): a secret, only the Class board's controls need it.
+TEACHER_CODE_ENV = "AECORE_TEACHER_CODE"
+MIN_TEACHER_CODE = 4  # a shorter code is guessed in a few tries: the controls stay off
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Settings:
     page_slots: int  # >= 1
     run_budget_s: float  # >= 1
     bundled_dir: Path = BUNDLED_DIR
+    teacher_code: str = field(default="", repr=False)  # "": no teacher controls (aecore.board)
 
     @property
     def runs_classifier_dir(self) -> Path:
@@ -73,11 +79,13 @@ class Settings:
 
 def current() -> Settings:
     """The settings of the environment as it is now (parsed once per distinct environment)."""
-    return _parse(tuple(os.environ.get(name) for name in ENV), BUNDLED_DIR)
+    return _parse(
+        tuple(os.environ.get(name) for name in ENV), BUNDLED_DIR, os.environ.get(TEACHER_CODE_ENV)
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _parse(raw: tuple[str | None, ...], bundled: Path) -> Settings:
+def _parse(raw: tuple[str | None, ...], bundled: Path, teacher: str | None = None) -> Settings:
     values = dict(zip(ENV, raw, strict=True))
     return Settings(
         data_dir=_folder(values["AECORE_DATA_DIR"], CACHE_HOME / "data"),
@@ -87,6 +95,7 @@ def _parse(raw: tuple[str | None, ...], bundled: Path) -> Settings:
         page_slots=_page_slots(values["AECORE_PAGE_SLOTS"]),
         run_budget_s=_run_budget(values["AECORE_RUN_BUDGET_S"]),
         bundled_dir=bundled,
+        teacher_code=_teacher_code(teacher),
     )
 
 
@@ -132,3 +141,15 @@ def _run_budget(text: str | None) -> float:
     except ValueError:
         log.warning("AECORE_RUN_BUDGET_S is not a number; using %g s", DEFAULT_RUN_BUDGET_S)
         return DEFAULT_RUN_BUDGET_S
+
+
+def _teacher_code(text: str | None) -> str:
+    """The code without surrounding spaces; too short to resist guessing: "" (off), warned."""
+    code = (text or "").strip()
+    if code and len(code) < MIN_TEACHER_CODE:
+        log.warning(
+            "AECORE_TEACHER_CODE is shorter than %d characters; the teacher controls stay off",
+            MIN_TEACHER_CODE,
+        )
+        return ""
+    return code

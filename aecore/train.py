@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from aecore import cudagraph
 from aecore.config import TrainConfig
 from aecore.corruptions import CORRUPTIONS, corrupt
 from aecore.data import ImageDataset, load_dataset, select_classes, to_float
@@ -23,6 +24,7 @@ from aecore.history import EpochStats
 from aecore.losses import batch_terms, has_conv
 from aecore.metrics import psnr
 from aecore.models import Autoencoder, build_model
+from aecore.watch import Watch, Watcher, attach
 
 VAL_FRACTION = 0.1
 # Validation images at most: 2,000 give a steady curve, and every image held out is one fewer to
@@ -42,6 +44,8 @@ class RunResult:
     history: list[EpochStats] = field(default_factory=list)
     cancelled: bool = False
     device: str = "cpu"
+    eager_reason: str | None = None  # why the step was not graph-captured (None: it was)
+    watch: Watch | None = None  # the snapshots (aecore.watch), also attached to the model
 
     @property
     def sec_per_epoch(self) -> float:
@@ -138,22 +142,40 @@ def train(
     on_batch: Callable[[float], None] = lambda fraction: None,
     device: torch.device | str | None = None,
     dataset: ImageDataset | None = None,
+    snapshots: bool = True,
 ) -> RunResult:
     """Train `cfg` and return the model with its per-epoch history.
 
     on_batch gets the fraction of the whole run done; should_stop is checked every batch and a
     stopped run comes back with cancelled=True. Same seed on the same device, same numbers.
+    snapshots=True records what the model makes of fixed test images as it learns
+    (aecore.watch; published live to the hooks set on this thread); it never changes the result.
     """
     device = torch.device(device) if device is not None else pick_device()
     ds = select_classes(dataset if dataset is not None else load_dataset(cfg.dataset), cfg.classes)
     model, train_x, val_x = _prepare(cfg, ds, device)
-    opt = make_optimizer(cfg, model)
-    result = RunResult(cfg, model, device=str(device))
     gens = _Generators(cfg, device)
+    # On CUDA the whole step replays as one captured graph where it can (aecore.cudagraph).
+    graph, eager_reason = cudagraph.graph_step(cfg, model, train_x, gens.noise)
+    opt = graph.opt if graph else make_optimizer(cfg, model)
+    result = RunResult(cfg, model, device=str(device), eager_reason=eager_reason)
+    steps = math.ceil(len(train_x) / cfg.batch_size)
+    watcher = Watcher(cfg, ds, model, steps) if snapshots else None
+    # Per-batch losses stay on the device: written every batch, read only by a snapshot.
+    losses = watcher.losses if watcher else torch.empty(steps * cfg.epochs, device=device)
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         progress = lambda done, e=epoch: on_batch((e - 1 + done) / cfg.epochs)  # noqa: E731
-        train_terms = _train_epoch(model, opt, train_x, cfg, gens, should_stop, progress)
+        base = (epoch - 1) * steps
+        tick = (lambda s, b=base: watcher.tick(b + s)) if watcher else (lambda s: None)
+        batch_losses = losses[base : base + steps]
+        if graph:
+            order = torch.randperm(len(train_x), generator=gens.shuffle).to(device)
+            train_terms = graph.epoch(order, should_stop, progress, batch_losses, tick)
+        else:
+            train_terms = _train_epoch(
+                model, opt, train_x, cfg, gens, should_stop, progress, batch_losses, tick
+            )
         if train_terms is None:
             result.cancelled = True
             return result
@@ -163,11 +185,15 @@ def train(
                 f"(now {cfg.lr:g}) or the regulariser weight"
             )
         seconds = time.perf_counter() - t0
+        if watcher:  # not timed: the epoch's seconds are the training's own
+            watcher.take(base + steps, keep=True if epoch == cfg.epochs else None)
         stats = _epoch_stats(epoch, cfg, train_terms, validate(model, val_x, cfg), seconds)
         result.history.append(stats)
         on_epoch(stats)
     model.eval()
     result.model = model.to(memory_format=torch.contiguous_format)
+    result.watch = watcher.watch if watcher else None
+    attach(result.model, result.watch)
     return result
 
 
@@ -204,14 +230,18 @@ def _train_epoch(
     gens: _Generators,
     should_stop: Callable[[], bool],
     progress: Callable[[float], None],
+    losses: torch.Tensor,
+    tick: Callable[[int], None] = lambda step: None,
 ) -> dict[str, float] | None:
-    """One pass over the training images; the mean loss terms, or None when stopped."""
+    """One pass over the training images; the mean loss terms, or None when stopped.
+    losses[step] gets each batch's loss (on the device); tick(step) runs before each batch."""
     model.train()
     n = len(train_x)
     steps = math.ceil(n / cfg.batch_size)
     sums: dict[str, torch.Tensor] = {}
     order = torch.randperm(n, generator=gens.shuffle).to(train_x.device)
     for step in range(steps):
+        tick(step)  # a snapshot, when one is due (aecore.watch)
         if should_stop():
             return None
         clean = train_x[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
@@ -222,6 +252,7 @@ def _train_epoch(
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
+        losses[step] = terms["loss"].detach()  # a device copy, no host sync
         # Sums stay on the device: a float() per batch would sync the GPU every step.
         for k, v in terms.items():
             sums[k] = sums.get(k, 0) + v.detach() * len(clean)

@@ -17,6 +17,7 @@ from aecore.checkpoints import CheckpointUnavailable
 from aecore.config import TrainConfig
 from aecore.jobs import Job, JobRejected, Task
 from app_pages import _ui as ui
+from app_pages import _watch as watching
 
 POLL_SECONDS = 1.0
 CANCELLED = "_cancelled_key"  # the key of the run this session cancelled last
@@ -90,7 +91,9 @@ def _status_line(snap) -> None:
         )
         return
     eta = elapsed * (1 - snap.fraction) / snap.fraction if snap.fraction > 0.02 else None
-    text = f"Training: {snap.fraction:.0%}"
+    if snap.paused:  # the clock runs on while it waits: no estimate
+        eta = None
+    text = f"{'Paused' if snap.paused else 'Training'}: {snap.fraction:.0%}"
     if epochs:
         text += f", {len(snap.history)} of {epochs} epochs done"
     text += f", {elapsed:.0f} s so far"
@@ -114,7 +117,8 @@ def poll(draw: Callable[[], bool], running: bool = True) -> None:
 
 
 def live_panel(job: Job, loss: str) -> None:
-    """Progress, live curves, epoch time and a Cancel button; reruns the page once finished."""
+    """Progress, live curves, epoch time, what the model makes of 8 test images (refreshed with
+    each snapshot), Pause / Resume / Step and Cancel; reruns the page once finished."""
     poll(lambda: _draw_live(job, loss), running=job.snapshot().active)
 
 
@@ -123,20 +127,24 @@ def _draw_live(job: Job, loss: str) -> bool:
     if not snap.active:
         return False  # the whole page: it now shows the result, the error or the cancel
     _status_line(snap)
+    cancel_here = watching.controls(job, snap)  # Pause / Resume / Step, for a training run
+    if cancel_here.button("Cancel", key=f"cancel_{job.key}", icon=":material/stop:"):
+        stopped = ui.jobs().cancel(job.key, ui.session_id())
+        # The manager forgets this session's part in the run; the page should not.
+        st.session_state[CANCELLED] = (job.key, stopped)
+        st.rerun()
     if snap.history:
         last = snap.history[-1]
         st.caption(f"Last epoch: {last.seconds:.1f} s; validation PSNR {last.val_psnr_db:.2f} dB")
+    if snap.watch is not None and isinstance(job.config, TrainConfig):
+        watching.live(snap, job.config)  # the 8 images, per-batch loss, codes
+    elif snap.history:
         left, right = st.columns(2)
         left.plotly_chart(plots.loss_curves(snap.history, loss), key=f"live_loss_{job.key}")
         right.plotly_chart(plots.psnr_curve(snap.history), key=f"live_psnr_{job.key}")
     others = snap.subscribers - 1
     if others > 0:
         st.caption(f"{others} other session(s) wait for this same run; it is trained once.")
-    if st.button("Cancel", key=f"cancel_{job.key}", icon=":material/stop:"):
-        stopped = ui.jobs().cancel(job.key, ui.session_id())
-        # The manager forgets this session's part in the run; the page should not.
-        st.session_state[CANCELLED] = (job.key, stopped)
-        st.rerun()
     return True
 
 

@@ -1,5 +1,6 @@
 """Compare runs: several trained models side by side on the same corrupted test images; the
-classic code-size sweep against PCA; and the runs' outputs as a classifier's input."""
+classic code-size sweep against PCA; the runs' outputs as a classifier's input; and U-Nets
+trained on one corruption tested on every other (the generalisation matrix)."""
 
 import dataclasses
 import string
@@ -14,6 +15,7 @@ from aecore.data import DATASETS
 from aecore.evaluate import reconstruct
 from aecore.models import MODELS, count_params
 from app_pages import _classify as classify_view
+from app_pages import _generalisation as generalisation_view
 from app_pages import _panel as panel
 from app_pages import _sweep as sweep_view
 from app_pages import _ui as ui
@@ -21,6 +23,7 @@ from app_pages import _ui as ui
 SHARED_IMAGES = 500  # test images behind the "on these inputs" numbers
 MAX_RUNS = 6
 SIDE, SWEEP, CLASSIFY = "Side by side", "Code size vs PCA", "As classifier input"
+ACROSS = "Generalisation"
 
 
 def trained_on(c: Checkpoint) -> str:
@@ -66,16 +69,19 @@ if not runs:
     st.stop()
 
 datasets = sorted({ckpt.config.dataset for ckpt in runs})
-top = st.columns([1, 3], vertical_alignment="bottom")
-dataset = top[0].selectbox(
+dataset = st.columns([2, 3])[0].selectbox(
     "Dataset", datasets, key="cmp_dataset", format_func=lambda name: DATASETS[name].label
 )
 # One view at a time: each costs test-set passes, so only the one shown is computed.
-view = top[1].segmented_control(
-    "View", [SIDE, SWEEP, CLASSIFY], default=SIDE, required=True, key="cmp_view"
+# Its own row: four views do not fit beside the dataset on a 1024-pixel projector.
+view = st.segmented_control(
+    "View", [SIDE, SWEEP, CLASSIFY, ACROSS], default=SIDE, required=True, key="cmp_view"
 )
 if view == SWEEP:
     sweep_view.show(dataset)
+    st.stop()
+if view == ACROSS:
+    generalisation_view.show(dataset)
     st.stop()
 
 candidates = {ui.run_label(c.config): c for c in runs if c.config.dataset == dataset}

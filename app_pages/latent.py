@@ -116,6 +116,7 @@ if codes.shape[1] == 2:
     how = "prior quantiles" if model.variational else "the range the test codes cover"
     st.plotly_chart(plots.tiles(images, side, cell_px=40), width="content", key="lat_manifold")
     st.caption(f"Each tile decodes one point of a {side}x{side} grid over {how}.")
+    ui.page_link("app_pages/explore.py", "Decode any point you click", icon=":material/ads_click:")
 elif MODELS[cfg.model].meta.get("uses_latent", True):
     st.info(f"This model's code has {codes.shape[1]} units; the grid needs exactly 2.")
     if st.button("Open this model with a 2-unit code", key="lat_open2"):

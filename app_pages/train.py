@@ -7,9 +7,11 @@ from aecore.bundle import run_bundle
 from aecore.checkpoints import checkpoint_name
 from aecore.corruptions import has_level
 from aecore.data import DATASETS
+from app_pages import _board as board_view
 from app_pages import _panel as panel
 from app_pages import _ui as ui
 from app_pages import _views as views
+from app_pages import _watch as watch_view
 
 
 def run_times(info: dict, snap) -> str:
@@ -63,8 +65,12 @@ elif ckpt is None:
     elif (message := panel.cancel_message(cfg, snap)) is not None:
         st.info(message)
     st.write("Not trained yet. Training runs in the background; you can leave this page.")
+    guess, nickname = board_view.guess_inputs(cfg)  # an optional prediction, for the board
     if st.button("Train", type="primary", key="train", icon=":material/play_arrow:"):
-        panel.start(cfg)
+        saved = board_view.save_guess(cfg, guess, nickname)
+        panel.start(cfg)  # reruns the page once the run is submitted
+        board_view.withdraw(saved)  # refused: the guess goes too
+    board_view.board_link()
 else:
     trained_here = snap is not None and not snap.cached
     how = run_times(ckpt.info, snap)
@@ -86,6 +92,7 @@ else:
     left, right = st.columns(2)
     left.plotly_chart(plots.loss_curves(ckpt.history, cfg.loss), key="curves")
     right.plotly_chart(plots.psnr_curve(ckpt.history), key="psnr_curve")
+    watch_view.replay(ckpt)  # a slider through the snapshots taken while it trained
     st.subheader("Downloads")
     left, right = st.columns(2)
     if ui.checkpoint_bytes(ckpt, read=False) is not None:

@@ -22,6 +22,14 @@ load hits both. Printed and written to JSON, per model:
     python -m bench.speed --device cuda                  # the same table on a GPU
     python -m bench.speed --quick                        # smoke run: 2,000 images, 1 epoch
 
+On a CUDA device each model is also trained in this process twice on the same data, seed and
+epochs: as CUDA graphs (aecore.cudagraph: the whole step captured, replayed per batch) and eagerly
+(aecore.train's epoch loop), then printed beside the tutorial pipeline's seconds per epoch with
+the H100 targets of the captured step; and a few small runs are trained one at a time and then at
+once (one thread and CUDA stream each, as the job manager's GPU workers run them):
+
+    python -m bench.speed --device cuda --models janet conv_same --epochs 3 --conv-epochs 3
+
 Results go to bench/results/speed-<device>.json; a run of some models keeps the others' rows.
 """
 
@@ -41,12 +49,12 @@ import torch
 
 # isort: on
 
-from aecore import plots
+from aecore import cudagraph, gpu, plots, train
 from aecore.checkpoints import hardware, load_checkpoint
 from aecore.config import TrainConfig
 from aecore.corruptions import has_level
 from aecore.data import load_dataset, to_float
-from aecore.evaluate import reconstruct
+from aecore.evaluate import evaluate, reconstruct
 from aecore.latent import encode_all
 from aecore.models import MODELS
 from bench import product
@@ -85,6 +93,12 @@ CASES = [
     Case("vae_conv", _ae("vae_conv", corruption="none", latent=20, loss="bce"), None),
 ]
 CONV = {e.name for e in MODELS if e.meta["convolutional"]}  # slower per image: fewer epochs
+
+# Seconds per steady epoch of MNIST's 58,000 training images that the captured step must reach on
+# an H100. Measured there once with the whole step as one CUDA graph: 87 ms (JANet-50), 250 ms
+# (conv_same); the targets allow ~15% for run-to-run noise. None: no target for that model.
+H100_GRAPH_TARGETS = {"janet": 0.10, "janet_fashion": 0.10, "conv_same": 0.29}
+CONCURRENT_RUNS = gpu.CUDA_WORKERS  # small runs trained at once in the concurrency check
 
 
 def _sync(device: torch.device) -> None:
@@ -171,7 +185,113 @@ def bench_case(
     row["speedup"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
     row["loss_difference"] = (row["ours_test_loss"] - ref["test_loss"]) / abs(ref["test_loss"])
     model = load_checkpoint(ours.checkpoint, device).model
-    return row | inference_times(model, ds.test_images, device)
+    row |= inference_times(model, ds.test_images, device)
+    return row | (graph_vs_eager(case, cfg, device) if device.type == "cuda" else {})
+
+
+# -- CUDA: captured against eager, and runs at once --------------------------------------------
+
+
+def epoch_loop(cfg: TrainConfig, ds, device: torch.device, graphed: bool) -> dict:
+    """Train cfg in this process with aecore.train's own pieces, the step captured (graphed) or
+    eager: seconds per epoch (steady: median after the first), capture seconds, test loss."""
+    model, train_x, _ = train._prepare(cfg, ds, device)
+    gens = train._Generators(cfg, device)
+    t0 = time.perf_counter()
+    step, why = (
+        (None, "eager: asked")
+        if not graphed
+        else cudagraph.graph_step(cfg, model, train_x, gens.noise)
+    )
+    _sync(device)
+    capture_s = time.perf_counter() - t0
+    opt = step.opt if step else train.make_optimizer(cfg, model)
+    losses = torch.zeros(-(-len(train_x) // cfg.batch_size), device=device)
+    never, ignore = (lambda: False), (lambda fraction: None)
+    seconds = []
+    for _ in range(cfg.epochs):
+        t0 = time.perf_counter()
+        if step:  # the order _train_epoch draws for itself, from the same generator
+            order = torch.randperm(len(train_x), generator=gens.shuffle).to(device)
+            step.epoch(order, never, ignore, losses)
+        else:
+            train._train_epoch(model, opt, train_x, cfg, gens, never, ignore, losses)
+        _sync(device)
+        seconds.append(time.perf_counter() - t0)
+    model.eval()
+    test = evaluate(model, ds, cfg.corruption, cfg.level, cfg.loss, pca=False)["test_loss"]
+    return {
+        "s_per_epoch": product.steady(seconds),
+        "epoch_seconds": seconds,
+        "capture_s": capture_s if step else 0.0,
+        "reason": why,
+        "test_loss": test,
+    }
+
+
+def graph_vs_eager(case: Case, cfg: TrainConfig, device: torch.device) -> dict:
+    """The captured and the eager epoch loop on the same data, seed and epochs."""
+    ds = load_dataset(cfg.dataset)
+    eager = epoch_loop(cfg, ds, device, graphed=False)
+    graph = epoch_loop(cfg, ds, device, graphed=True)
+    out = {f"eager_{k}": v for k, v in eager.items() if k not in ("capture_s", "reason")}
+    out |= {f"graph_{k}": v for k, v in graph.items()}
+    out["graph_speedup"] = eager["s_per_epoch"] / graph["s_per_epoch"]
+    out["graph_loss_difference"] = (graph["test_loss"] - eager["test_loss"]) / abs(
+        eager["test_loss"]
+    )
+    out["h100_graph_target_s"] = H100_GRAPH_TARGETS.get(case.name)
+    return out
+
+
+def concurrent_runs(cfg: TrainConfig, device: torch.device, n: int = CONCURRENT_RUNS) -> dict:
+    """n small runs of cfg one after the other, then n at once (a thread and CUDA stream each,
+    as the job manager's GPU workers): wall seconds of both and the throughput ratio."""
+    import threading
+
+    def one() -> None:
+        with gpu.worker_stream(device):
+            train.train(cfg, device=device, snapshots=False)
+        _sync(device)
+
+    one()  # warm-up: kernels chosen, dataset loaded
+    t0 = time.perf_counter()
+    for _ in range(n):
+        one()
+    serial = time.perf_counter() - t0
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    together = time.perf_counter() - t0
+    return {"runs": n, "one_at_a_time_s": serial, "at_once_s": together, "ratio": serial / together}
+
+
+def print_gpu_table(rows: dict[str, dict], device: torch.device) -> None:
+    """Seconds per steady epoch: captured, eager (both in this process), our command line, the
+    tutorial pipeline; the H100 target of the captured step and whether it is met."""
+    print(
+        f"{'model':<15}{'graph s/ep':>11}{'eager':>8}{'CLI':>8}{'tutorial':>9}{'graph/eager':>12}"
+        f"{'graph/tutorial':>15}{'capture s':>10}{'loss diff':>10}{'H100 target':>12}  met"
+    )
+    for name, r in rows.items():
+        if "graph_s_per_epoch" not in r:
+            continue
+        goal = r.get("h100_graph_target_s")
+        met = "-" if goal is None else "yes" if r["graph_s_per_epoch"] <= goal else "NO"
+        print(
+            f"{name:<15}{r['graph_s_per_epoch']:>11.3f}{r['eager_s_per_epoch']:>8.3f}"
+            f"{r['ours_s_per_epoch']:>8.3f}{r['reference_s_per_epoch']:>9.3f}"
+            f"{r['graph_speedup']:>11.2f}x"
+            f"{r['reference_s_per_epoch'] / r['graph_s_per_epoch']:>14.1f}x"
+            f"{r['graph_capture_s']:>10.2f}{r['graph_loss_difference']:>+10.2%}"
+            f"{'-' if goal is None else f'{goal:.3f} s':>12}  {met}"
+        )
+        if r.get("graph_reason"):
+            print(f"  {name}: {r['graph_reason']}")
+    print(f"(targets are for an H100; this run: {_device_name(device)})")
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -223,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_IMAGES} images, 1 epoch")
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/...)")
+    parser.add_argument(
+        "--concurrent", type=int, default=CONCURRENT_RUNS, help="CUDA: runs at once (0: skip)"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     name = f"speed-{device.type}{'-quick' if args.quick else ''}.json"
@@ -246,8 +369,27 @@ def main(argv: list[str] | None = None) -> int:
             out.write_text(json.dumps({"device": _device_name(device), "rows": rows}, indent=1))
     print()
     print_table({k: rows[k] for k in names if k in rows}, device)
+    result = {"device": _device_name(device), "rows": rows}
+    if device.type == "cuda":
+        print()
+        print_gpu_table({k: rows[k] for k in names if k in rows}, device)
+        if args.concurrent > 0:
+            result["concurrent"] = concurrent = _concurrent(chosen, device, args)
+            print(
+                f"\n{concurrent['runs']} small runs ({concurrent['config']}): one at a time "
+                f"{concurrent['one_at_a_time_s']:.2f} s, at once {concurrent['at_once_s']:.2f} s "
+                f"({concurrent['ratio']:.2f}x the throughput)"
+            )
+        out.write_text(json.dumps(result, indent=1))
     print(f"\nwrote {out}")
     return 0
+
+
+def _concurrent(chosen: list[Case], device: torch.device, args) -> dict:
+    """The concurrency check on the first chosen model: 1 epoch of a tenth of its images."""
+    cfg = replace(chosen[0].config, epochs=1, limit_train=QUICK_IMAGES if args.quick else 6000)
+    name = f"{chosen[0].name}, 1 epoch of {cfg.limit_train} images"
+    return concurrent_runs(cfg, device, args.concurrent) | {"config": name}
 
 
 def _device_name(device: torch.device) -> str:

@@ -27,6 +27,15 @@ Fixtures:
 
 Slow tests: tests marked `slow` are skipped unless pytest runs with `--runslow`. Nothing else is
 skipped by this file (browser tests included).
+
+Device: `AECORE_TEST_DEVICE` (cpu, cuda, cuda:1, mps; unset or empty: cpu) is the device every
+model that aecore places itself (`aecore.train.pick_device`: runs, jobs, sweeps, pages) trains and
+runs on, for the whole session; the pytest header names it. A device that is unknown or not
+available on this machine stops pytest before collection with one clear error (exit code 4),
+rather than hundreds of failures. The `aecore_device` fixture gives it to tests that pass a device
+themselves. Unset, the suite runs on the CPU even on a machine with a GPU (the numbers that CI
+checks); `AECORE_TEST_DEVICE=cuda python -m pytest tests/unit tests/app` runs it on the GPU
+(bench/gpu_check.sh does that and the GPU benchmark in one command).
 """
 
 from __future__ import annotations
@@ -48,11 +57,71 @@ SYNTHETIC_SIZES = {"n_train": 2000, "n_test": 500}
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
 
-# --- --runslow ------------------------------------------------------------------------------
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
+
+
+# --- AECORE_TEST_DEVICE -----------------------------------------------------------------------
+
+TEST_DEVICE_VAR = "AECORE_TEST_DEVICE"
+_test_device: list = []  # set once by pytest_configure: [torch.device]
+
+
+def parse_test_device(value: str | None):
+    """The torch.device that AECORE_TEST_DEVICE names (unset or empty: the CPU); pytest.UsageError
+    naming the problem if it is not a device this machine has."""
+    import torch
+
+    value = (value or "").strip() or "cpu"
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError) as err:
+        raise pytest.UsageError(
+            f"{TEST_DEVICE_VAR}={value!r} is not a device name (cpu, cuda, cuda:1, mps): {err}"
+        ) from None
+    problem = _unavailable(device)
+    if problem:
+        raise pytest.UsageError(f"{TEST_DEVICE_VAR}={value}: {problem}")
+    return device
+
+
+def _unavailable(device) -> str | None:
+    import torch
+
+    if device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return "this machine has no CUDA GPU that PyTorch can use (torch.cuda.is_available())"
+        if device.index is not None and device.index >= count:
+            return f"this machine has {count} CUDA GPU(s): cuda:0 .. cuda:{count - 1}"
+        return None
+    if device.type == "mps":
+        return None if torch.backends.mps.is_available() else "Apple's MPS is not available here"
+    return f"the suite runs on cpu, cuda or mps, not {device.type}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _test_device[:] = [parse_test_device(os.environ.get(TEST_DEVICE_VAR))]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aecore_device():
+    """The session's device (AECORE_TEST_DEVICE); aecore.train.pick_device answers it for the
+    whole session, so every model aecore places itself lands there."""
+    from aecore import train
+
+    device = _test_device[0]
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(train, "pick_device", lambda: device)
+        yield device
+    finally:
+        mp.undo()
+
+
+# --- --runslow ------------------------------------------------------------------------------
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -90,7 +159,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     real = _real_data_dir()
     data = f"real, {real}" if real else "synthetic IDX MNIST + Fashion-MNIST in a session temp dir"
     slow = "run" if config.getoption("--runslow") else "skipped (use --runslow)"
-    return [f"aecore data: {data}", f"aecore slow tests: {slow}; nothing else is skipped"]
+    device = f"{_test_device[0]} ({TEST_DEVICE_VAR}={os.environ.get(TEST_DEVICE_VAR) or 'unset'})"
+    return [
+        f"aecore data: {data}",
+        f"aecore slow tests: {slow}; nothing else is skipped",
+        f"aecore test device: {device}",
+    ]
 
 
 # --- session environment --------------------------------------------------------------------

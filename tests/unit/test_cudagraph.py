@@ -1,0 +1,156 @@
+"""aecore/cudagraph.py: which runs train as a CUDA graph, and (on a GPU) that they learn as eager
+training does.
+
+The first part runs everywhere: the decision (capture_reason) needs no GPU. The tests marked
+`needs_cuda` capture and replay real CUDA graphs; a machine without CUDA cannot run them at all,
+so they are skipped there, and only there. That hides no missing feature: on a CPU or MPS every
+run trains eagerly by design (capture_reason says so, tested below). bench/gpu_check.sh runs
+them on a GPU with AECORE_TEST_DEVICE=cuda, beside bench/speed.py's graph/eager timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from aecore import cudagraph, train
+from aecore.config import TrainConfig
+from aecore.corruptions import CORRUPTIONS
+from aecore.data import load_dataset
+from aecore.models import build_model
+
+CFG = TrainConfig(
+    dataset="digits", corruption="gaussian", level=0.3, model="dense", latent=8, epochs=2
+)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="captures need CUDA")
+
+
+def reason(device="cuda", **changes) -> str | None:
+    cfg = dataclasses.replace(CFG, **changes)
+    return cudagraph.capture_reason(cfg, build_model(cfg, (1, 8, 8)), device)
+
+
+# -- the decision, on any machine ---------------------------------------------------------------
+
+
+def test_capturable_runs_on_cuda():
+    assert reason() is None
+    assert reason(model="conv_same", latent=32) is None  # BatchNorm's running stats: in place
+    assert reason(model="vae_mlp", corruption="none", level=0.0, loss="bce") is None
+    assert reason(augment=True) is None  # flips and rotations draw on the device
+    assert reason(regularizer="sparse", reg_weight=1e-3) is None
+    assert reason(level_sampling="uniform") is None  # gaussian: sigma * noise takes a tensor
+
+
+def test_reasons_for_eager_runs():
+    assert "cpu" in reason("cpu") and "mps" in reason("mps")
+    assert "adadelta" in reason(optimizer="adadelta", lr=1.0)
+    assert "contractive" in reason(regularizer="contractive", reg_weight=1e-3)
+    stripes = reason(corruption="stripes", level=3.0, level_sampling="uniform")
+    assert CORRUPTIONS["stripes"].label in stripes and "host" in stripes
+    assert reason(corruption="stripes", level=3.0) is None  # a fixed size is a constant
+
+
+def test_level_in_graph_is_found_by_trying_the_corruption():
+    assert {n for n in ("salt_pepper", "gaussian", "masking") if cudagraph.level_in_graph(n)} == {
+        "salt_pepper",
+        "gaussian",
+        "masking",
+    }
+    assert not any(cudagraph.level_in_graph(n) for n in ("stripes", "block", "blur"))
+
+
+def test_graph_step_off_cuda_is_eager_with_its_reason():
+    x = torch.rand(10, 1, 8, 8)
+    step, why = cudagraph.graph_step(CFG, build_model(CFG, (1, 8, 8)), x, torch.Generator())
+    assert step is None and "cpu" in why
+
+
+# -- captured, on a GPU -------------------------------------------------------------------------
+
+
+def _run(cfg: TrainConfig, graphed: bool, stop_after: int | None = None):
+    """Train cfg on digits for its epochs with the graph or eagerly; (losses per epoch, model)."""
+    device = torch.device("cuda")
+    ds = load_dataset(cfg.dataset)
+    model, train_x, _ = train._prepare(cfg, ds, device)
+    gens = train._Generators(cfg, device)
+    step = None
+    if graphed:
+        step, why = cudagraph.graph_step(cfg, model, train_x, gens.noise)
+        assert why is None
+    opt = step.opt if step else train.make_optimizer(cfg, model)
+    steps = math.ceil(len(train_x) / cfg.batch_size)
+    losses = torch.zeros(steps, device=device)
+    calls = []
+    stop = lambda: stop_after is not None and len(calls) >= stop_after  # noqa: E731
+    out = []
+    for _ in range(cfg.epochs):
+        if step:  # the same order as _train_epoch draws for itself
+            order = torch.randperm(len(train_x), generator=gens.shuffle).to(device)
+            terms = step.epoch(order, stop, calls.append, losses)
+        else:
+            terms = train._train_epoch(model, opt, train_x, cfg, gens, stop, calls.append, losses)
+        if terms is None:
+            return None, model
+        out.append(terms["loss"])
+    return out, model
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"model": "conv_same", "latent": 32},
+        {"model": "vae_mlp", "corruption": "none", "level": 0.0, "loss": "bce", "latent": 2},
+        {"augment": True, "level_sampling": "uniform"},
+    ],
+)
+def test_graph_learns_as_eager_does(changes):
+    """Digits' 1,350 training images at batch 128: 10 full batches and a tail of 70 (a graph of
+    its own). Same seed, same noise stream: the epoch losses agree within 2%. A sampled level is
+    drawn on the device in the graph (on the CPU eagerly), so that run's noise differs: within
+    8%, the spread of seeds (on a CPU, seeds 0-2 differ by up to 5% after 2 epochs)."""
+    cfg = dataclasses.replace(CFG, **changes)
+    eager, _ = _run(cfg, graphed=False)
+    graphed, model = _run(cfg, graphed=True)
+    assert all(math.isfinite(v) for v in graphed)
+    assert graphed[-1] < graphed[0] or cfg.augment  # it learns
+    assert graphed == pytest.approx(eager, rel=0.08 if cfg.level_sampling != "fixed" else 0.02)
+
+
+@needs_cuda
+def test_a_stopped_graph_epoch_returns_none():
+    losses, _ = _run(CFG, graphed=True, stop_after=3)
+    assert losses is None
+
+
+# -- bench/speed.py's CUDA comparison, run on the CPU (its eager fallback) -----------------------
+
+
+def test_bench_compares_graph_and_eager_and_prints_the_targets(capsys):
+    from bench import speed
+
+    case = speed.Case("janet", CFG, None)
+    row = speed.graph_vs_eager(case, CFG, torch.device("cpu"))
+    assert "cpu" in row["graph_reason"] and row["graph_capture_s"] == 0.0
+    assert len(row["eager_epoch_seconds"]) == len(row["graph_epoch_seconds"]) == CFG.epochs
+    # Both fell back to the same eager loop with the same seed: the same model, the same loss.
+    assert row["graph_test_loss"] == pytest.approx(row["eager_test_loss"], rel=1e-6)
+    assert row["h100_graph_target_s"] == speed.H100_GRAPH_TARGETS["janet"]
+    row |= {"ours_s_per_epoch": 0.5, "reference_s_per_epoch": 2.0}
+    speed.print_gpu_table({"janet": row}, torch.device("cpu"))
+    out = capsys.readouterr().out
+    assert "graph s/ep" in out and "H100 target" in out and "janet: eager on cpu" in out
+
+
+def test_bench_times_runs_one_at_a_time_and_at_once():
+    from bench import speed
+
+    cfg = dataclasses.replace(CFG, epochs=1, limit_train=256)
+    got = speed.concurrent_runs(cfg, torch.device("cpu"), n=2)
+    assert got["runs"] == 2 and got["one_at_a_time_s"] > 0 and got["at_once_s"] > 0
