@@ -10,7 +10,6 @@ from aecore import generalisation as gen
 from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
 from aecore.data import DATASETS, ImageDataset
-from aecore.jobs import JobRejected, SessionLimit
 from app_pages import _panel as panel
 from app_pages import _ui as ui
 
@@ -81,7 +80,7 @@ def _offer_training(dataset: str, missing: dict[gen.Column, TrainConfig]) -> Non
         key=f"gen_train_{dataset}",
         icon=":material/play_arrow:",
     ):
-        error = _submit(list(missing.values()))
+        error = panel.submit_missing(list(missing.values()))
         # Rows the manager took (or will take at the next poll) are followed; on a refusal,
         # the rows it did not take are not, and the refusal is shown.
         wanted += [
@@ -94,24 +93,8 @@ def _offer_training(dataset: str, missing: dict[gen.Column, TrainConfig]) -> Non
         st.rerun()
 
 
-def _submit(cfgs: list[TrainConfig]) -> str | None:
-    """Submit what this session's limits allow (the rest waits for a later poll); returns the
-    manager's message when it refused for another reason (a full queue, a run too long)."""
-    for cfg in cfgs:
-        job = panel.find_job(cfg)
-        if job is not None and job.snapshot().status in ("queued", "running", "done"):
-            continue
-        try:
-            ui.jobs().submit(cfg, ui.session_id(), ui.visitor_id())
-        except SessionLimit:
-            return None  # submitted again when one of ours finishes
-        except JobRejected as err:
-            return str(err)
-    return None
-
-
 def _draw_progress(cfgs: list[TrainConfig]) -> bool:
-    error = _submit(cfgs)
+    error = panel.submit_missing(cfgs)
     lines, finished = [], 0
     for cfg in cfgs:
         job = panel.find_job(cfg)

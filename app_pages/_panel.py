@@ -15,7 +15,7 @@ import streamlit as st
 from aecore import plots
 from aecore.checkpoints import CheckpointUnavailable
 from aecore.config import TrainConfig
-from aecore.jobs import Job, JobRejected, Task
+from aecore.jobs import Job, JobRejected, SessionLimit, Task
 from app_pages import _ui as ui
 from app_pages import _watch as watching
 
@@ -162,3 +162,20 @@ def my_runs(current: TrainConfig) -> None:
             if right.button("Open", key=f"open_{job.key}"):
                 ui.open_config(job.config)
                 st.rerun()
+
+
+def submit_missing(cfgs: list[TrainConfig]) -> str | None:
+    """Submit the runs of cfgs that this session's limits allow (the rest waits for a later
+    poll: the views that train several missing runs call this on every poll); returns the
+    manager's message when it refused for another reason (a full queue, a run too long)."""
+    for cfg in cfgs:
+        job = find_job(cfg)
+        if job is not None and job.snapshot().status in ("queued", "running", "done"):
+            continue
+        try:
+            ui.jobs().submit(cfg, ui.session_id(), ui.visitor_id())
+        except SessionLimit:
+            return None  # submitted again when one of ours finishes
+        except JobRejected as err:
+            return str(err)
+    return None

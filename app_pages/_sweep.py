@@ -13,7 +13,6 @@ import streamlit as st
 from aecore import plots, sweep
 from aecore.config import TrainConfig
 from aecore.data import DATASETS
-from aecore.jobs import JobRejected, SessionLimit
 from app_pages import _panel as panel
 from app_pages import _ui as ui
 
@@ -87,27 +86,11 @@ def _offer_training(dataset: str, missing: dict[int, TrainConfig]) -> None:
     )
     if st.button(f"Train k = {sizes}", key=f"sweep_train_{dataset}", icon=":material/play_arrow:"):
         wanted += [cfg.key() for cfg in missing.values() if cfg.key() not in wanted]
-        error = _submit(list(missing.values()))
+        error = panel.submit_missing(list(missing.values()))
         if error:
             st.warning(error)
             return
         st.rerun()
-
-
-def _submit(cfgs: list[TrainConfig]) -> str | None:
-    """Submit what this session's limits allow (the rest waits for a later poll); returns a
-    message when the manager refused for another reason."""
-    for cfg in cfgs:
-        job = panel.find_job(cfg)
-        if job is not None and job.snapshot().status in ("queued", "running", "done"):
-            continue
-        try:
-            ui.jobs().submit(cfg, ui.session_id(), ui.visitor_id())
-        except SessionLimit:
-            return None  # submitted again when one of ours finishes
-        except JobRejected as err:
-            return str(err)
-    return None
 
 
 def _progress(cfgs: list[TrainConfig]) -> None:
@@ -115,7 +98,7 @@ def _progress(cfgs: list[TrainConfig]) -> None:
 
 
 def _draw_progress(cfgs: list[TrainConfig]) -> bool:
-    error = _submit(cfgs)
+    error = panel.submit_missing(cfgs)
     lines, finished = [], 0
     for cfg in cfgs:
         job = panel.find_job(cfg)
