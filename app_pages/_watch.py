@@ -54,7 +54,9 @@ def controls(job: Job, snap: JobSnapshot):
             f"parameters; this one has {watch.params:,}).",
         ):
             _done(key, ui.jobs().step(key, me))
-    if snap.paused:
+    if snap.paused and not snap.held:  # asked, not there yet: the latest picture is older
+        cols[3].caption("Pausing: the run stops before its next batch.")
+    elif snap.paused:
         cols[3].caption(
             f"Paused {_when(watch.latest)}. The trainer waits for you; if other runs are "
             f"queued, it resumes by itself after {ui.jobs().pause_seconds:g} s."
