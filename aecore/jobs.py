@@ -35,12 +35,13 @@ from typing import Any
 
 import torch
 
-from aecore import artifacts, classifier, cost, runcache
+from aecore import artifacts, classifier, cost, runcache, train
 from aecore.checkpoints import Checkpoint, CheckpointError, load_for, runs_dir
 from aecore.classifier import Classifier, ClassifierSpec
 from aecore.config import TrainConfig
 from aecore.corruptions import has_level
 from aecore.data import DatasetUnavailable
+from aecore.gpu import worker_stream
 from aecore.history import EpochStats
 from aecore.runs import train_and_save
 from aecore.train import TrainingDiverged
@@ -494,7 +495,9 @@ class JobManager:
         ckpt, error = None, None
         hooks = Hooks(publish=lambda w: self._on_watch(job, w), paused=lambda: self._paused(job))
         try:
-            with hooked(hooks):  # a training run on this thread publishes its snapshots here
+            # hooked: a training run on this thread publishes its snapshots here; worker_stream:
+            # on a GPU each worker's runs go on a CUDA stream of their own, so workers overlap.
+            with hooked(hooks), worker_stream(train.pick_device()):
                 ckpt = self._kind(job.config).run(
                     job.config,
                     on_epoch=lambda stats: self._on_epoch(job, stats),

@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 from streamlit.errors import StreamlitPageNotFoundError
 
-from aecore import best_classical, classifier, latent, settings, sweep
+from aecore import best_classical, classifier, latent, settings, sweep, train
 from aecore.checkpoints import (
     BUNDLED_DIR,
     Checkpoint,
@@ -31,6 +31,7 @@ from aecore.checkpoints import (
 from aecore.config import TrainConfig, describe_run
 from aecore.data import DATASETS, DatasetUnavailable, ImageDataset, data_dir, load_dataset
 from aecore.evaluate import corrupted_test_set, evaluate
+from aecore.gpu import job_workers
 from aecore.jobs import BytesLRU, JobManager, model_bytes
 from aecore.models import build_model, count_params, summary
 from aecore.pretrain import bundled_names, read_manifest
@@ -52,7 +53,7 @@ __all__ = ["config_sidebar", "current_values", "default_config", "level_slider",
 def jobs() -> JobManager:
     """The one job manager of this process, shared by every session (thread-safe)."""
     manager = JobManager(
-        workers=1,
+        workers=job_workers(train.pick_device()),  # one run at a time on a CPU, several on a GPU
         max_queue=16,
         per_session=2,
         budget_seconds=run_budget_seconds(),
