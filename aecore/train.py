@@ -31,6 +31,9 @@ VAL_FRACTION = 0.1
 # learn from (5,000 of MNIST's 60,000 cost the VAE ~0.3 nats of test loss after 10 epochs).
 VAL_MAX = 2000
 SPLIT_SEED = 20240  # the train/validation split is the same for every config, so curves compare
+# Batches gathered from the shuffled images at once: one large index copy runs faster than one per
+# batch on a CPU (about 8% of a JANet epoch), and 32 batches of MNIST are only 13 MB.
+GATHER_BATCHES = 32
 
 
 class TrainingDiverged(RuntimeError):
@@ -222,6 +225,13 @@ def _prepare(cfg: TrainConfig, ds: ImageDataset, device: torch.device):
     return model, train_x, val_x
 
 
+def _gather_block(
+    train_x: torch.Tensor, order: torch.Tensor, step: int, batch_size: int
+) -> torch.Tensor:
+    """The images of GATHER_BATCHES batches from `step` on, in shuffled order, as one tensor."""
+    return train_x[order[step * batch_size : (step + GATHER_BATCHES) * batch_size]]
+
+
 def _train_epoch(
     model: Autoencoder,
     opt: torch.optim.Optimizer,
@@ -244,7 +254,10 @@ def _train_epoch(
         tick(step)  # a snapshot, when one is due (aecore.watch)
         if should_stop():
             return None
-        clean = train_x[order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+        if step % GATHER_BATCHES == 0:
+            block = _gather_block(train_x, order, step, cfg.batch_size)
+        start = (step % GATHER_BATCHES) * cfg.batch_size
+        clean = block[start : start + cfg.batch_size]
         if cfg.augment:
             clean = augment(clean, gens.noise)
         noisy = corrupt(cfg.corruption, clean, batch_level(cfg, gens.level), gens.noise)

@@ -3,17 +3,20 @@
 #
 #     bash bench/gpu_check.sh [FIGURES]     # FIGURES: default bench/results/gpu_check.txt
 #
-# 1. The unit and app tests with every model on the GPU (AECORE_TEST_DEVICE=cuda, see
-#    tests/conftest.py), the CUDA-graph tests (tests/unit/test_cudagraph.py) included. The browser
-#    tests drive Chromium, not the GPU, and are left out.
-# 2. bench/speed.py --device cuda on JANet-50 and conv_same (MNIST): the step captured as CUDA
-#    graphs against eager training and against the tutorial pipeline, on the same data in the
-#    same run, with the H100 targets of the captured step; then a few small runs one at a time
+# 1. bench/speed.py --device cuda on JANet-50, vae_mlp, conv_same and the U-Net (MNIST): the step
+#    captured as CUDA graphs against eager training, our command line and the tutorial pipeline,
+#    on the same data in the same run, with the H100 targets; then a few small runs one at a time
 #    against all at once (the job manager's GPU workers).
+# 2. bench/click.py: the app's default Train configuration from click to test results.
+# 3. The unit and app tests with every model on the GPU (AECORE_TEST_DEVICE=cuda, see
+#    tests/conftest.py), the CUDA-graph tests (tests/unit/test_cudagraph.py) included, spread over
+#    processes with pytest-xdist where it is installed. The browser tests drive Chromium, not the
+#    GPU, and are left out.
+# 4. The 30-session load test (tests/load/test_load.py) with the server training on the GPU.
 # Everything printed also goes to FIGURES, headed by the GPU, torch and CUDA versions, with each
-# part's wall seconds. Exit status: 0 only if every test passed and both parts ran in time.
-# Budget: under 5 minutes; each part has a limit (GPU_CHECK_TESTS_S, default 200 s;
-# GPU_CHECK_BENCH_S, default 90 s).
+# part's wall seconds. Exit status: 0 only if every part passed in time.
+# Budget: under 10 minutes; each part has a limit in seconds (GPU_CHECK_BENCH_S 190,
+# GPU_CHECK_CLICK_S 50, GPU_CHECK_TESTS_S 200, GPU_CHECK_LOAD_S 110).
 # MNIST comes from AECORE_DATA_DIR, else ../shared/data; else MNIST-sized synthetic data in
 # MNIST's format is written to a temp folder (the timings hold; the test losses are not MNIST's).
 set -uo pipefail
@@ -26,8 +29,9 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 say() { echo "$@" | tee -a "$figures"; }
 status=0
+py="${PYTHON:-python3}"  # the interpreter that has torch (python3 on the lent GPU machines)
 
-python - <<'PY' 2>&1 | tee -a "$figures"
+"$py" - <<'PY' 2>&1 | tee -a "$figures"
 import torch
 assert torch.cuda.is_available(), "no CUDA GPU: this check needs one"
 p = torch.cuda.get_device_properties(0)
@@ -40,29 +44,43 @@ data="${AECORE_DATA_DIR:-../shared/data}"
 if [ ! -f "$data/MNIST/raw/train-images-idx3-ubyte" ]; then
     data="$tmp/data"
     say "no MNIST in AECORE_DATA_DIR or ../shared/data: synthetic MNIST-sized data in $data"
-    python -c "from tests.datafiles import write_idx_dataset as w; \
+    "$py" -c "from tests.datafiles import write_idx_dataset as w; \
 w('$data', 'MNIST', n_train=60000, n_test=10000)" || exit 1
 fi
 export AECORE_DATA_DIR="$data"
 
-say "== 1. unit and app tests on cuda"
-t0=$SECONDS
-AECORE_TEST_DEVICE=cuda timeout "${GPU_CHECK_TESTS_S:-200}" \
-    python -m pytest tests/unit tests/app -q -p no:cacheprovider --durations=10 2>&1 \
-    | tee -a "$figures"
-rc=${PIPESTATUS[0]}
-say "tests: exit $rc in $((SECONDS - t0)) s$([ "$rc" -eq 124 ] && echo ' (over the time limit)')"
-[ "$rc" -eq 0 ] || status=1
+# part NAME LIMIT COMMAND...: run COMMAND with a time limit, its output into FIGURES.
+part() {
+    local name="$1" limit="$2"
+    shift 2
+    say "== $name"
+    local t0=$SECONDS
+    timeout "$limit" "$@" 2>&1 | tee -a "$figures"
+    local rc=${PIPESTATUS[0]}
+    say "$name: exit $rc in $((SECONDS - t0)) s$([ "$rc" -eq 124 ] && echo ' (over the time limit)')"
+    [ "$rc" -eq 0 ] || status=1
+}
 
-say "== 2. bench/speed.py --device cuda"
-t0=$SECONDS
-AECORE_RUNS_DIR="$tmp/runs" timeout "${GPU_CHECK_BENCH_S:-90}" \
-    python -m bench.speed --device cuda --models janet conv_same --epochs 2 --conv-epochs 2 \
-    --out "$tmp/speed-cuda.json" 2>&1 | tee -a "$figures"
-rc=${PIPESTATUS[0]}
-say "bench: exit $rc in $((SECONDS - t0)) s$([ "$rc" -eq 124 ] && echo ' (over the time limit)')"
-[ "$rc" -eq 0 ] || status=1
+AECORE_RUNS_DIR="$tmp/runs" part "1. bench/speed.py --device cuda" "${GPU_CHECK_BENCH_S:-190}" \
+    "$py" -m bench.speed --device cuda --models janet vae_mlp conv_same unet --epochs 3 \
+    --conv-epochs 2 --out "$tmp/speed-cuda.json"
 [ -f "$tmp/speed-cuda.json" ] && { say "-- speed-cuda.json"; cat "$tmp/speed-cuda.json" >> "$figures"; }
+
+part "2. bench/click.py --device cuda" "${GPU_CHECK_CLICK_S:-50}" \
+    "$py" -m bench.click --device cuda --out "$tmp/click.json"
+[ -f "$tmp/click.json" ] && cat "$tmp/click.json" >> "$figures"
+
+spread=()
+"$py" -c "import xdist" 2>/dev/null && spread=(-n "${GPU_CHECK_PROCESSES:-8}" --dist loadfile)
+AECORE_TEST_DEVICE=cuda part "3. unit and app tests on cuda" "${GPU_CHECK_TESTS_S:-200}" \
+    "$py" -m pytest tests/unit tests/app -q -p no:cacheprovider --durations=10 "${spread[@]}"
+
+if "$py" -c "import streamlit, websockets" 2>/dev/null; then
+    part "4. the 30-session load test, the server on the GPU" "${GPU_CHECK_LOAD_S:-110}" \
+        "$py" -m pytest tests/load/test_load.py -q -s -p no:cacheprovider
+else
+    say "== 4. the load test: skipped (no streamlit or websockets here)"; status=1
+fi
 
 say "gpu_check: $([ "$status" -eq 0 ] && echo passed || echo FAILED); figures in $figures"
 exit "$status"
