@@ -116,7 +116,7 @@ class Monitor:
 def server(tmp_path_factory):
     """A fresh `streamlit run streamlit_app.py`: empty runs folder, offline. Yields
     (url, process, runs folder, log path)."""
-    from tests.browser.conftest import free_port, wait_healthy
+    from tests.serving import free_port, wait_healthy
 
     port = free_port()
     runs = tmp_path_factory.mktemp("load_runs")

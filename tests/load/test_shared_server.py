@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import free_port, wait_healthy
 from tests.load.stclient import Session, xsrf_cookie
 from tests.load.test_load import ROOT, SERVER, run_async
+from tests.serving import free_port, wait_healthy
 
 # Long enough to still be training when the signal comes (about a minute here), and inside the
 # server's budget. Seed 13 keeps it out of every bundled checkpoint.
