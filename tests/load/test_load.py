@@ -141,6 +141,10 @@ def server(tmp_path_factory):
         "127.0.0.1",
         "--browser.gatherUsageStats",
         "false",
+        # Streamlit infers development mode from where it is installed (not a site-packages
+        # folder: packages carried to a GPU machine), and refuses --server.port in that mode.
+        "--global.developmentMode",
+        "false",
     ]
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
