@@ -16,6 +16,7 @@ from dataclasses import asdict, fields
 
 import torch
 
+from aecore import threads
 from aecore.config import LEVEL_SAMPLINGS, LOSSES, OPTIMIZERS, TrainConfig
 from aecore.corruptions import CORRUPTIONS, has_level
 from aecore.data import DATASETS, DatasetUnavailable, available_offline
@@ -133,7 +134,7 @@ def cmd_train(args) -> dict:
         ckpt, cached = train_and_save(cfg, on_epoch=print_epoch, device=args.device), False
     else:
         ckpt, cached = load_or_train(cfg, device=args.device, on_epoch=print_epoch)
-    return _run_report(ckpt, cached)
+    return _run_report(ckpt, cached) | {"threads_wait": threads.wait_policy()}
 
 
 def cmd_evaluate(args) -> dict:
