@@ -202,6 +202,10 @@ def save_checkpoint(
     path = Path(path)
     data = _serialize(cfg, model, history, metrics, info, half)  # the size is known before
     _store(path, data)  # the disk is touched
+    if settings.current().store_url:  # shared with every server and worker
+        from aecore import store  # a layer above this module: loaded only when configured
+
+        store.publish_run(path, data)
     return path
 
 
@@ -640,16 +644,22 @@ def list_checkpoints(folder: Path | str) -> list[Path]:
 
 
 def find_checkpoint(cfg: TrainConfig, dirs: list[Path] | None = None) -> Path | None:
-    """The first existing checkpoint for cfg: the runs folder, then the bundled one."""
+    """The first existing checkpoint for cfg: the runs folder, then the bundled one, then the
+    shared store (aecore.store: copied into the runs folder; loading it checks it)."""
     for folder in dirs if dirs is not None else [runs_dir(), BUNDLED_DIR]:
         path = folder / checkpoint_name(cfg)
         if stat_checkpoint(path) is not None:
             return path
+    if dirs is None and settings.current().store_url:  # saved by another server or worker
+        from aecore import store
+
+        return store.fetch(checkpoint_name(cfg))
     return None
 
 
 def load_for(cfg: TrainConfig, device: torch.device | str = "cpu") -> Checkpoint | None:
-    """The saved run of cfg (runs folder, then bundled), or None if none loads.
+    """The saved run of cfg (runs folder, then bundled, then the shared store if there is one:
+    copied into the runs folder first, aecore.store), or None if none loads.
 
     A corrupt file (CheckpointCorrupt) is never returned: it is logged, and in the runs folder
     moved aside to <name>.bad (kept for inspection, never loaded, deleted before any run when
@@ -659,27 +669,38 @@ def load_for(cfg: TrainConfig, device: torch.device | str = "cpu") -> Checkpoint
     left where it is: it is most likely fine, and training it again would not help.
     """
     for folder in [runs_dir(), BUNDLED_DIR]:
-        path = folder / checkpoint_name(cfg)
-        before = stat_checkpoint(path)
-        if before is None:
-            continue
-        try:
-            ckpt = load_checkpoint(path, device, key=cfg.key())
-        except CheckpointUnavailable:
-            raise
-        except CheckpointMissing:
-            continue  # evicted between the stat and the load
-        except CheckpointError as err:
-            bundled = folder == BUNDLED_DIR
-            log.warning(
-                "ignoring checkpoint %s: %s%s", path, err, "" if bundled else "; moving it aside"
-            )
-            if not bundled:
-                quarantine(path, before)
-            continue
-        ckpt.info["path"] = str(path)
-        return ckpt
+        ckpt = _load_in(folder, cfg, device)
+        if ckpt is not None:
+            return ckpt
+    if settings.current().store_url:  # saved by another server or worker: copied here first
+        from aecore import store
+
+        if store.fetch(checkpoint_name(cfg)) is not None:
+            return _load_in(runs_dir(), cfg, device)
     return None
+
+
+def _load_in(folder: Path, cfg: TrainConfig, device: torch.device | str) -> Checkpoint | None:
+    path = folder / checkpoint_name(cfg)
+    before = stat_checkpoint(path)
+    if before is None:
+        return None
+    try:
+        ckpt = load_checkpoint(path, device, key=cfg.key())
+    except CheckpointUnavailable:
+        raise
+    except CheckpointMissing:
+        return None  # evicted between the stat and the load
+    except CheckpointError as err:
+        bundled = folder == BUNDLED_DIR
+        log.warning(
+            "ignoring checkpoint %s: %s%s", path, err, "" if bundled else "; moving it aside"
+        )
+        if not bundled:
+            quarantine(path, before)
+        return None
+    ckpt.info["path"] = str(path)
+    return ckpt
 
 
 def quarantine(path: Path, seen: os.stat_result) -> None:

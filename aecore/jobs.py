@@ -96,6 +96,17 @@ def default_kinds(runner: Runner = train_and_save) -> dict[type, TaskKind]:
     }
 
 
+def check_budget(kind: TaskKind, task: Task, budget_seconds: float | None) -> None:
+    """Raise RunTooLong when the task's estimated cost (aecore.cost) is over budget_seconds
+    (None: no limit). Both runners call it: JobManager and aecore.cluster.ClusterJobs."""
+    if budget_seconds is None or kind.check is None:
+        return
+    try:
+        kind.check(task, budget_seconds)
+    except cost.OverBudget as err:
+        raise RunTooLong(str(err)) from None
+
+
 class JobRejected(Exception):
     """A submit was refused; str(err) is a message fit to show the user."""
 
@@ -366,14 +377,7 @@ class JobManager:
             return job
 
     def _check_budget(self, cfg: Task) -> None:
-        if self.budget_seconds is None:
-            return
-        try:
-            check = self._kind(cfg).check
-            if check is not None:
-                check(cfg, self.budget_seconds)
-        except cost.OverBudget as err:
-            raise RunTooLong(str(err)) from None
+        check_budget(self._kind(cfg), cfg, self.budget_seconds)
 
     def _kind(self, task: Any) -> TaskKind:
         if type(task) not in self._kinds:

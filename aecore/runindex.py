@@ -71,6 +71,10 @@ def list_runs(folder: Path | str) -> list[RunEntry]:
     checkpoint that vanishes meanwhile, or cannot be read to rebuild its entry, is left out.
     Never raises for a file."""
     folder = Path(folder)
+    if settings.current().store_url:  # runs published by other servers and workers
+        from aecore import store  # a layer above this module: loaded only when configured
+
+        store.pull(folder)
     manifest = _manifest_records(folder)
     if not manifest:
         prune(folder)  # entries of runs deleted or moved aside outside runcache
@@ -87,10 +91,16 @@ def list_runs(folder: Path | str) -> list[RunEntry]:
 
 
 def write_entry(
-    path: Path, cfg: TrainConfig, metrics: dict[str, Any], info: dict[str, Any], epochs: int
+    path: Path,
+    cfg: TrainConfig,
+    metrics: dict[str, Any],
+    info: dict[str, Any],
+    epochs: int,
+    publish: bool = True,
 ) -> RunEntry | None:
     """Index the checkpoint just saved at path. None (logged) if it cannot be written: the
-    listing then rebuilds the entry from the checkpoint."""
+    listing then rebuilds the entry from the checkpoint. With a shared store, the entry is
+    published there too (publish=False: it came from there, aecore.store)."""
     try:
         st = os.stat(path)
         record = artifacts.envelope(
@@ -106,8 +116,12 @@ def write_entry(
             mtime_ns=st.st_mtime_ns,
             sha256=_file_sha256(path),
         )
-        text = json.dumps(artifacts.seal(record), indent=1) + "\n"
-        artifacts.write_atomic(runcache.index_path(path), text.encode(), hold=runcache.hold_temp)
+        text = (json.dumps(artifacts.seal(record), indent=1) + "\n").encode()
+        artifacts.write_atomic(runcache.index_path(path), text, hold=runcache.hold_temp)
+        if publish and settings.current().store_url:  # after the checkpoint, never before
+            from aecore import store
+
+            store.publish_entry(path, text)
     except (OSError, TypeError, ValueError) as err:
         log.warning("could not index run %s: %s", path, err)
         return None
@@ -187,7 +201,8 @@ def _rebuild(path: Path, st: os.stat_result, write: bool) -> RunEntry | None:
         return None  # replaced or evicted while it was read: the next listing indexes it
     made = None
     if write:
-        made = write_entry(path, ckpt.config, ckpt.metrics, ckpt.info, len(ckpt.history))
+        # Not published again: a run is published when it is saved, or came from the store.
+        made = write_entry(path, ckpt.config, ckpt.metrics, ckpt.info, len(ckpt.history), False)
     return made or RunEntry(
         path,
         ckpt.config,

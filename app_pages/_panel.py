@@ -71,11 +71,9 @@ def start(cfg: Task) -> None:
 
 def _status_line(snap) -> None:
     if snap.status == "queued":
-        where = f"position {snap.position}" if snap.position else "next"
-        st.info(
-            f"Waiting in the queue ({where}). Runs train one at a time, so each gets the whole "
-            "CPU; this page updates by itself."
-        )
+        # A training cluster (aecore.cluster) hands runs to its workers without a queue position.
+        where = f"Waiting in the queue (position {snap.position})" if snap.position else "Waiting"
+        st.info(f"{where} for a free training slot; this page updates by itself.")
         return
     epochs = snap.history[-1].epochs if snap.history else None
     elapsed = time.time() - (snap.started or time.time())

@@ -51,7 +51,17 @@ __all__ = ["config_sidebar", "current_values", "default_config", "level_slider",
 
 @st.cache_resource
 def jobs() -> JobManager:
-    """The one job manager of this process, shared by every session (thread-safe)."""
+    """The one job manager of this process, shared by every session (thread-safe): the
+    training cluster's (aecore.cluster) when AECORE_CLUSTER names one, else the in-process one."""
+    address = settings.current().cluster
+    if address:
+        from aecore.cluster import ClusterJobs  # lazily: distributed is an optional extra
+
+        cluster = ClusterJobs(
+            address, max_queue=16, per_session=2, budget_seconds=run_budget_seconds()
+        )
+        cluster.stop_on_exit()
+        return cluster  # type: ignore[return-value]  # JobManager's public surface
     manager = JobManager(
         workers=job_workers(train.pick_device()),  # one run at a time on a CPU, several on a GPU
         max_queue=16,

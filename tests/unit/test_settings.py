@@ -58,7 +58,7 @@ def test_offline_is_anything_but_the_false_words(monkeypatch, value, offline):
 def test_an_empty_folder_variable_means_the_default(monkeypatch):
     monkeypatch.setenv("AECORE_RUNS_DIR", "")
     monkeypatch.setenv("AECORE_DATA_DIR", "")
-    assert settings.current() == settings._parse((None,) * 6, settings.BUNDLED_DIR)
+    assert settings.current() == settings._parse((None,) * len(settings.ENV), settings.BUNDLED_DIR)
 
 
 @pytest.mark.parametrize(
