@@ -1,5 +1,5 @@
-"""Real processes for tests/load/test_cluster.py, all on loopback: one `dask scheduler`, `dask
-worker`s and `streamlit run streamlit_app.py` servers, each with a log file of its own.
+"""Real processes for tests/load/test_cluster_servers.py, all on loopback: one `dask scheduler`,
+`dask worker`s and `streamlit run streamlit_app.py` servers, each with a log file of its own.
 
 Every process is started in a session (process group) of its own, so that stopping one (a
 SIGKILL of a worker: the nanny and the worker process under it, as when a machine dies) and the

@@ -40,7 +40,7 @@ pytest.importorskip("distributed")  # the cluster engine: the `cluster` extra (r
 from aecore.checkpoints import load_checkpoint  # noqa: E402
 from aecore.config import TrainConfig  # noqa: E402
 from tests.load.cluster_procs import Deployment  # noqa: E402
-from tests.load.stclient import Session, View  # noqa: E402
+from tests.load.stclient import Session, View, xsrf_cookie  # noqa: E402
 from tests.load.test_load import ARTIFACTS, run_async  # noqa: E402
 
 SESSIONS = 20
@@ -410,3 +410,33 @@ def test_a_scheduler_restart_is_told_then_training_resumes(deployment):
     assert AFTER_RESTART.key() in started_keys(d.logs("worker"))
     assert AFTER_RESTART.key() in check_every_checkpoint(d.runs)
     assert "Traceback" not in d.logs("server"), d.logs("server")[-3000:]
+
+
+# Long enough to be unfinished while the same visitor asks for more (about a minute each here).
+SLOW = [
+    TrainConfig(dataset="digits", model="dense", latent=8, epochs=40, batch_size=1, seed=seed)
+    for seed in (31, 32, 33, 34)
+]
+
+
+async def press_train(url: str, cfg: TrainConfig, cookie: str) -> View:
+    """Click Train as the browser with this cookie; the page once it took the run or refused."""
+    async with Session(url, "train", query(cfg), cookie=cookie) as s:
+        await s.open()
+        await s.click("train")
+        taken = lambda v: any(k.startswith("cancel") for k in v.buttons) or shows_outcome(v)
+        return await s.until(lambda v: bool(v.alert("warning")) or taken(v), 60)
+
+
+def test_one_visitor_on_two_servers_has_one_limit(deployment):
+    """A browser whose requests land on both servers is one visitor: its third unfinished run is
+    refused on the other server (the limit is a semaphore on the scheduler), another browser's
+    is not."""
+    _, urls = deployment
+    browser = xsrf_cookie()
+    first = [run_async(lambda c=c: press_train(urls[0], c, browser)) for c in SLOW[:2]]
+    third = run_async(lambda: press_train(urls[1], SLOW[2], browser))
+    other = run_async(lambda: press_train(urls[1], SLOW[3], xsrf_cookie()))
+    assert not any(view.alert("warning") for view in first), [v.alerts for v in first]
+    assert "already have 2 training runs" in " ".join(third.alert("warning")), third.alerts
+    assert not other.alert("warning"), other.alerts
