@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,10 @@ def store(tmp_path_factory) -> Path:
 def cluster(store):
     """Scheduler here, two worker processes (under nannies) that see the same runs folder."""
     with pytest.MonkeyPatch.context() as mp:
+        # The nannies start their workers with multiprocessing's spawn, which runs this
+        # process's __main__ again by its path: after an AppTest (tests/app) that is the app
+        # script AppTest ran, which fails there. A bare __main__ gives spawn nothing to rerun.
+        mp.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
         mp.setenv("AECORE_RUNS_DIR", str(store))
         mp.setenv("AECORE_OFFLINE", "1")
         mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
