@@ -95,20 +95,9 @@ def _offer_training(dataset: str, missing: dict[gen.Column, TrainConfig]) -> Non
 
 def _draw_progress(cfgs: list[TrainConfig]) -> bool:
     error = panel.submit_missing(cfgs)
-    lines, finished = [], 0
-    for cfg in cfgs:
-        job = panel.find_job(cfg)
-        snap = job.snapshot() if job else None
-        name = gen.row_name(gen.Column(cfg.corruption, cfg.level))
-        if ui.trained_run(cfg) is not None:
-            finished, state = finished + 1, "done"
-        elif snap is None:
-            state = "waiting for a free slot (two runs per visitor at a time)"
-        elif not snap.active:  # failed or cancelled
-            finished, state = finished + 1, f"{snap.status}: {snap.error or snap.reason or '-'}"
-        else:
-            state = f"{snap.status} {snap.fraction:.0%}"
-        lines.append(f"- {name}: {state}")
+    lines, finished = panel.run_lines(
+        cfgs, lambda c: gen.row_name(gen.Column(c.corruption, c.level))
+    )
     st.info("Training the missing rows:\n" + "\n".join(lines), icon=":material/model_training:")
     if error:
         st.warning(error)
@@ -117,9 +106,6 @@ def _draw_progress(cfgs: list[TrainConfig]) -> bool:
     if finished + idle >= len(cfgs):
         if error:
             st.session_state[REFUSED] = error
-        wanted = st.session_state.get(WANTED, [])
-        for cfg in cfgs:
-            if cfg.key() in wanted:
-                wanted.remove(cfg.key())
+        panel.forget_wanted(WANTED, cfgs)
         return False  # the whole page again, with the rows now trained
     return True

@@ -177,3 +177,30 @@ def submit_missing(cfgs: list[TrainConfig]) -> str | None:
         except JobRejected as err:
             return str(err)
     return None
+
+
+def run_lines(cfgs: list[TrainConfig], name: Callable[[TrainConfig], str]) -> tuple[list, int]:
+    """One markdown line per run of cfgs ("- name: running 40%"), and how many have finished:
+    trained, failed or cancelled (the views that train several missing runs show these)."""
+    lines, finished = [], 0
+    for cfg in cfgs:
+        job = find_job(cfg)
+        snap = job.snapshot() if job else None
+        if ui.trained_run(cfg) is not None:
+            finished, state = finished + 1, "done"
+        elif snap is None:
+            state = "waiting for a free slot (two runs per visitor at a time)"
+        elif not snap.active:  # failed or cancelled
+            finished, state = finished + 1, f"{snap.status}: {snap.error or snap.reason or '-'}"
+        else:
+            state = f"{snap.status} {snap.fraction:.0%}"
+        lines.append(f"- {name(cfg)}: {state}")
+    return lines, finished
+
+
+def forget_wanted(state_key: str, cfgs: list[TrainConfig]) -> None:
+    """Drop cfgs' keys from the session's list under state_key (the runs a view asked for)."""
+    wanted = st.session_state.get(state_key, [])
+    for cfg in cfgs:
+        if cfg.key() in wanted:
+            wanted.remove(cfg.key())

@@ -99,28 +99,11 @@ def _progress(cfgs: list[TrainConfig]) -> None:
 
 def _draw_progress(cfgs: list[TrainConfig]) -> bool:
     error = panel.submit_missing(cfgs)
-    lines, finished = [], 0
-    for cfg in cfgs:
-        job = panel.find_job(cfg)
-        snap = job.snapshot() if job else None
-        if ui.trained_run(cfg) is not None:
-            finished += 1
-            state = "done"
-        elif snap is None:
-            state = "waiting for a free slot (two runs per session at a time)"
-        elif snap.status == "failed":
-            finished += 1
-            state = f"failed: {snap.error}"
-        else:
-            state = f"{snap.status} {snap.fraction:.0%}"
-        lines.append(f"- k = {cfg.latent}: {state}")
+    lines, finished = panel.run_lines(cfgs, lambda cfg: f"k = {cfg.latent}")
     st.info("Training the sweep:\n" + "\n".join(lines), icon=":material/model_training:")
     if error:
         st.warning(error)
     if finished == len(cfgs):
-        wanted = st.session_state.get(WANTED, [])
-        for cfg in cfgs:
-            if cfg.key() in wanted:
-                wanted.remove(cfg.key())
+        panel.forget_wanted(WANTED, cfgs)
         return False  # the whole page, now with the trained sizes
     return True
