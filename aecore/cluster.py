@@ -221,6 +221,7 @@ class ClusterJobs:
     one app server (thread-safe), and by every server that names the same scheduler."""
 
     pause_seconds = 0.0
+    can_pause = False  # the pages offer no Pause or Step (see the module docstring)
 
     def __init__(
         self,

@@ -283,6 +283,8 @@ class JobManager:
     Worker threads are daemons: a stopping server is not held up by a run (see stop_on_exit).
     """
 
+    can_pause = True  # Pause, Resume and Step work (aecore.cluster's runner says False)
+
     def __init__(
         self,
         workers: int = 1,

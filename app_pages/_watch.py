@@ -25,11 +25,12 @@ def controls(job: Job, snap: JobSnapshot):
     """Pause, or Resume and Step, and what the pause means (clicks rerun the page). Returns
     where the caller's Cancel button goes: beside them."""
     watch = snap.watch
-    if watch is None or snap.fraction >= 1.0:
+    if watch is None or snap.fraction >= 1.0 or not ui.jobs().can_pause:
         return st.container()
     key, me = job.key, ui.session_id()
     shared = snap.subscribers > 1
-    cols = st.columns([1, 1, 1, 3], vertical_alignment="center")
+    # Wide enough for "Resume" and its icon at 1024x768 (narrower ones cut it to "Re…").
+    cols = st.columns([2, 2, 2, 3], vertical_alignment="center")
     if not snap.paused:
         help_ = "Others watch this run too: only a run nobody else waits for can pause."
         if cols[0].button(

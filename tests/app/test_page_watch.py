@@ -55,6 +55,23 @@ def test_a_training_run_shows_its_snapshots_pauses_steps_and_resumes(empty_runs,
     assert not at.exception
 
 
+def test_a_runner_that_cannot_pause_offers_no_pause(empty_runs, monkeypatch):
+    """The training cluster's runner (aecore.cluster) refuses Pause and Step: no button for
+    them, the snapshots and Cancel stay."""
+    jobs = JobManager()
+    jobs.can_pause = False
+    monkeypatch.setattr(app_pages._ui, "jobs", lambda: jobs)
+    try:
+        at = page("train", SLOW).run()
+        at.button(key="train").click().run()
+        rerun_until(at, lambda at: "What the model makes of 8 test images now" in markdown(at))
+        keys = [b.key for b in at.button]
+        assert f"cancel_{SLOW.key()}" in keys and f"pause_{SLOW.key()}" not in keys
+        assert not at.exception
+    finally:
+        jobs.shutdown()
+
+
 def test_a_finished_run_can_be_scrubbed_through(trained_runs):
     at = page("train", TINY).run()
     assert "Cached" in texts(at.success)
