@@ -13,6 +13,7 @@ for a corruption that leaves images as they are (its level means nothing and is 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torchvision.transforms.v2 import functional as TF
@@ -47,10 +48,38 @@ def corrupt(name: str, images: torch.Tensor, level: float, generator: torch.Gene
     return CORRUPTIONS[name].fn(images, check_level(name, level), generator)
 
 
+def training_sampler(name: str) -> Callable[..., torch.Tensor]:
+    """The function that corrupts training batches: the registered one, or its faster sampler of
+    the same distribution (TRAINING_SAMPLERS). Evaluation keeps the registered one, so that every
+    recorded test metric (the bundled models') stays reproducible to its last digit."""
+    return TRAINING_SAMPLERS.get(name) or CORRUPTIONS[name].fn
+
+
+def corrupt_for_training(name: str, images: torch.Tensor, level, generator: torch.Generator):
+    """corrupt() for a training batch (training_sampler)."""
+    return training_sampler(name)(images, check_level(name, level), generator)
+
+
 def _pixel_uniform(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One uniform draw per pixel, shared by the channels: (N, 1, H, W)."""
     n, _, h, w = images.shape
     return torch.rand((n, 1, h, w), generator=generator, device=images.device)
+
+
+def _pixel_int16(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw per pixel, uniform over the 65,536 int16 values, shared by the channels:
+    (N, 1, H, W). Drawn 64 bits at a time and split in four: on a CPU a third of the cost of
+    torch.rand (0.09 against 0.29 ms per 128 MNIST images, ~9% of a JANet-50 epoch), and a
+    resolution of 1/65,536 is finer than any level a user sets."""
+    n, _, h, w = images.shape
+    if images.device.type not in ("cpu", "cuda"):  # MPS and others: the same values from rand
+        u = torch.rand((n, 1, h, w), generator=generator, device=images.device)
+        return u.mul_(65536).floor_().sub_(32768)
+    count = n * h * w
+    # From -2**63 to the top of int64: every bit random (the default range leaves the sign bit 0).
+    words = torch.empty(-(-count // 4), dtype=torch.int64, device=images.device)
+    words.random_(-(2**63), None, generator=generator)
+    return words.view(torch.int16)[:count].view(n, 1, h, w)
 
 
 @CORRUPTIONS.register(
@@ -68,6 +97,20 @@ def no_corruption(images: torch.Tensor, level: float, generator: torch.Generator
     return images
 
 
+def _salt_pepper(images: torch.Tensor, p, draws: torch.Tensor, low: float, span: float):
+    """Pixels whose draw (uniform over [low, low + span)) falls in the first p/2 of the span
+    become black, in the next p/2 white. Thresholds as floats: a level tensor (drawn inside a CUDA
+    graph) works as well, and p = 0 and p = 1 stay exact. Two fused selects rather than masked
+    fills and a mask AND: the same pixels in fewer passes."""
+    pepper, hit = low + p / 2 * span, low + p * span
+    return torch.where(draws < pepper, 0.0, torch.where(draws < hit, 1.0, images))
+
+
+def salt_pepper_fast(images: torch.Tensor, p: float, generator: torch.Generator):
+    """salt_pepper's distribution from 16-bit draws (see _pixel_int16): the training sampler."""
+    return _salt_pepper(images, p, _pixel_int16(images, generator), -32768.0, 65536.0)
+
+
 @CORRUPTIONS.register(
     "salt_pepper",
     label="Salt and pepper",
@@ -79,10 +122,11 @@ def no_corruption(images: torch.Tensor, level: float, generator: torch.Generator
 )
 def salt_pepper(images: torch.Tensor, p: float, generator: torch.Generator):
     """Each pixel becomes black with probability p/2 and white with probability p/2."""
-    u = _pixel_uniform(images, generator)
-    # Two fused selects rather than two masked fills and a mask AND: the same pixels, fewer passes
-    # (a CPU epoch of JANet on MNIST spent ~8% of its time here).
-    return torch.where(u < p / 2, 0.0, torch.where(u < p, 1.0, images))
+    return _salt_pepper(images, p, _pixel_uniform(images, generator), 0.0, 1.0)
+
+
+# Faster samplers of a registered corruption's distribution, for training batches only.
+TRAINING_SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {"salt_pepper": salt_pepper_fast}
 
 
 @CORRUPTIONS.register(

@@ -10,6 +10,13 @@ into device tensors). The host only copies the batch's indices into the graph's 
 checks the cancel flag and reports progress: nothing per step waits for the GPU; the sums are
 read once per epoch.
 
+A graph may hold several consecutive steps (`steps_per_replay`, K): one replay then trains K
+batches, so the host's work per replay (the index copy, the loss copy, the callbacks and the
+replay's own launch) is paid once per K batches. `replay_plan` says which steps an epoch replays
+with which graph: full chunks of K batches, the remaining full batches one at a time, and a smaller
+last batch with a graph of its own. The steps inside a graph draw their noise in the same order as
+K single replays, so a run's numbers do not depend on K.
+
 `capture_reason(cfg, model, device)` says why a run cannot be captured (None: it can); those
 runs train eagerly (aecore.train). A last batch smaller than the others gets a graph of its own.
 
@@ -31,12 +38,15 @@ from collections.abc import Callable
 import torch
 
 from aecore.config import TrainConfig
-from aecore.corruptions import CORRUPTIONS, corrupt
+from aecore.corruptions import CORRUPTIONS, corrupt_for_training, training_sampler
 from aecore.models import Autoencoder, needs_input_grad
 
 log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 3
+# Steps per replay by default. 1 until K > 1 is measured on a GPU (bench/gpu_levers.py times K = 1,
+# 4 and 16); it only spreads the host's per-replay work over K batches, the results are the same.
+STEPS_PER_REPLAY = 1
 _capture_lock = threading.Lock()  # one capture at a time in a process (a CUDA graph rule)
 
 
@@ -62,14 +72,18 @@ def level_in_graph(corruption: str) -> bool:
     images = torch.zeros((2, 1, 4, 4), device="meta")
     level = torch.zeros((), device="meta")
     try:
-        out = CORRUPTIONS[corruption].fn(images, level, None)
+        out = training_sampler(corruption)(images, level, None)
     except (RuntimeError, NotImplementedError, TypeError):
         return False
     return isinstance(out, torch.Tensor) and out.shape == images.shape
 
 
 def graph_step(
-    cfg: TrainConfig, model: Autoencoder, train_x: torch.Tensor, noise: torch.Generator
+    cfg: TrainConfig,
+    model: Autoencoder,
+    train_x: torch.Tensor,
+    noise: torch.Generator,
+    steps_per_replay: int = STEPS_PER_REPLAY,
 ) -> tuple[GraphStep | None, str | None]:
     """(the captured step, None) when the run can be captured, else (None, why it trains
     eagerly). A capture that fails (an operation a graph cannot hold) is logged and reported as
@@ -78,10 +92,25 @@ def graph_step(
     if reason is not None:
         return None, reason
     try:
-        return GraphStep(model, cfg, train_x, noise), None
+        return GraphStep(model, cfg, train_x, noise, steps_per_replay), None
     except RuntimeError as err:
         log.warning("CUDA graph capture of %s failed, training eagerly: %s", cfg.model, err)
         return None, f"eager: the capture failed ({str(err).splitlines()[0][:200]})"
+
+
+def replay_plan(n: int, batch: int, k: int) -> list[tuple[int, int, int]]:
+    """The replays of an epoch of n images in batches of `batch`, k steps per replay at most, as
+    (first step, steps, batch size): the full chunks of k batches, then the remaining full batches
+    one by one (a graph of k steps serves only whole chunks), then the smaller last batch."""
+    if n < 0 or batch <= 0 or k <= 0:
+        raise ValueError(f"replay_plan needs positive sizes, got n={n}, batch={batch}, k={k}")
+    full, rest = divmod(n, batch)
+    chunked = full - full % k
+    plan = [(step, k, batch) for step in range(0, chunked, k)]
+    plan += [(step, 1, batch) for step in range(chunked, full)]
+    if rest:
+        plan.append((full, 1, rest))
+    return plan
 
 
 def graph_optimizer(cfg: TrainConfig, model: Autoencoder) -> torch.optim.Optimizer:
@@ -89,25 +118,36 @@ def graph_optimizer(cfg: TrainConfig, model: Autoencoder) -> torch.optim.Optimiz
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True, capturable=True)
 
 
+_Captured = tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]
+
+
 class GraphStep:
-    """One training step of (model, cfg) over train_x, captured as CUDA graphs (one per batch
-    size); `epoch` runs an epoch of them. The optimizer is `self.opt`."""
+    """Training steps of (model, cfg) over train_x, captured as CUDA graphs: one per (steps per
+    replay, batch size) that an epoch's replay_plan needs; `epoch` runs an epoch of them. The
+    optimizer is `self.opt`."""
 
     def __init__(
-        self, model: Autoencoder, cfg: TrainConfig, train_x: torch.Tensor, noise: torch.Generator
+        self,
+        model: Autoencoder,
+        cfg: TrainConfig,
+        train_x: torch.Tensor,
+        noise: torch.Generator,
+        steps_per_replay: int = STEPS_PER_REPLAY,
     ) -> None:
         self.model, self.cfg, self.train_x, self.noise = model, cfg, train_x, noise
+        self.steps_per_replay = steps_per_replay
         self.opt = graph_optimizer(cfg, model)
         self.sums: dict[str, torch.Tensor] = {}
-        self.loss = torch.zeros((), device=train_x.device)  # the last replayed batch's loss
-        self._graphs: dict[int, tuple[torch.cuda.CUDAGraph, torch.Tensor]] = {}
+        # (steps, batch size): the graph, its index buffer (steps * size) and its steps' losses.
+        self._graphs: dict[tuple[int, int], _Captured] = {}
         self._stream = torch.cuda.Stream(train_x.device)
-        n, b = len(train_x), cfg.batch_size
-        for size in sorted({min(b, n), n % b} - {0}, reverse=True):
-            self._graphs[size] = self._capture(size)
+        plan = replay_plan(len(train_x), cfg.batch_size, steps_per_replay)
+        for steps, size in sorted({(steps, size) for _, steps, size in plan}, reverse=True):
+            self._graphs[steps, size] = self._capture(steps, size)
 
-    def _body(self, idx: torch.Tensor, generator: torch.Generator) -> None:
-        """The step itself, as eager training runs it (aecore.train._train_epoch)."""
+    def _body(self, idx: torch.Tensor, generator: torch.Generator, loss: torch.Tensor) -> None:
+        """The step itself, as eager training runs it (aecore.train._train_epoch); its loss is
+        copied into `loss` (a device scalar)."""
         from aecore.train import augment  # here: aecore.train imports this module
 
         cfg = self.cfg
@@ -119,33 +159,45 @@ class GraphStep:
         terms = self.model.loss_terms(noisy, clean, cfg.loss, generator)
         terms["loss"].backward()
         self.opt.step()
-        self.loss.copy_(terms["loss"].detach())
+        loss.copy_(terms["loss"].detach())
         for k, v in terms.items():
             if k not in self.sums:
-                self.sums[k] = torch.zeros((), device=self.loss.device)
+                self.sums[k] = torch.zeros((), device=loss.device)
             self.sums[k].add_(v.detach() * len(idx))
 
-    def _capture(self, size: int) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
-        idx = torch.arange(size, device=self.train_x.device)
+    def _steps(self, idx: torch.Tensor, generator: torch.Generator, losses: torch.Tensor) -> None:
+        """len(losses) consecutive steps, step j on the j-th slice of idx, its loss in losses[j]:
+        the same operations, in the same order, as that many one-step replays."""
+        size = len(idx) // len(losses)
+        for j in range(len(losses)):
+            self._body(idx[j * size : (j + 1) * size], generator, losses[j])
+
+    def _capture(self, steps: int, size: int) -> _Captured:
+        """(graph, index buffer, losses buffer) of `steps` steps of `size` images each."""
+        device = self.train_x.device
+        idx = torch.arange(steps * size, device=device)
+        losses = torch.zeros(steps, device=device)
         with _capture_lock, _restored(self.model, self.opt):
-            caller = torch.cuda.current_stream(self.train_x.device)
+            caller = torch.cuda.current_stream(device)
             self._stream.wait_stream(caller)
-            scratch = torch.Generator(self.train_x.device).manual_seed(0)
+            scratch = torch.Generator(device).manual_seed(0)
             with torch.cuda.stream(self._stream):
-                for _ in range(WARMUP_STEPS):
-                    self._body(idx, scratch)
+                for _ in range(WARMUP_STEPS):  # one step warms up all: the same kernels
+                    self._body(idx[:size], scratch, losses[0])
             caller.wait_stream(self._stream)
             graph = torch.cuda.CUDAGraph()
             graph.register_generator_state(self.noise)
             with torch.cuda.graph(graph, stream=self._stream, capture_error_mode="thread_local"):
-                self._body(idx, self.noise)
-        return graph, idx
+                self._steps(idx, self.noise, losses)
+        return graph, idx, losses
 
-    def run(self, indices: torch.Tensor) -> None:
-        """One step on the images train_x[indices] (indices on the device)."""
-        graph, idx = self._graphs[len(indices)]
+    def run(self, indices: torch.Tensor, steps: int = 1) -> torch.Tensor:
+        """`steps` consecutive steps on the images train_x[indices] (steps batches of indices, on
+        the device, in order); their losses, a device tensor that the next replay overwrites."""
+        graph, idx, losses = self._graphs[steps, len(indices) // steps]
         idx.copy_(indices)
         graph.replay()
+        return losses
 
     def epoch(
         self,
@@ -156,28 +208,31 @@ class GraphStep:
         tick: Callable[[int], None] = lambda step: None,
     ) -> dict[str, float] | None:
         """One pass in `order` (a permutation on the device), as aecore.train._train_epoch: the
-        mean loss terms (one sync), or None when should_stop() turned true."""
+        mean loss terms (one sync), or None when should_stop() turned true. Checked, and tick(s)
+        called, before each replay (s: the steps done), so with several steps per replay a
+        snapshot falls on a replay's first step."""
         self.model.train()
         for v in self.sums.values():
             v.zero_()
         b, n = self.cfg.batch_size, len(order)
-        steps = -(-n // b)
-        for step in range(steps):
-            tick(step)
+        total = -(-n // b)
+        for start, steps, size in replay_plan(n, b, self.steps_per_replay):
+            tick(start)
             if should_stop():
                 return None
-            self.run(order[step * b : (step + 1) * b])
-            losses[step] = self.loss  # a device copy, no sync
-            progress((step + 1) / steps)
+            first = start * b
+            out = self.run(order[first : first + steps * size], steps)
+            losses[start : start + steps].copy_(out)  # a device copy, no sync
+            progress((start + steps) / total)
         return {k: float(v) / n for k, v in self.sums.items()}
 
 
 def _corrupt(cfg: TrainConfig, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     if cfg.level_sampling == "fixed":
-        return corrupt(cfg.corruption, clean, cfg.level, generator)
+        return corrupt_for_training(cfg.corruption, clean, cfg.level, generator)
     # Drawn on the device, inside the graph (level_in_graph said the corruption takes a tensor).
     level = torch.rand((), generator=generator, device=clean.device) * cfg.level
-    return CORRUPTIONS[cfg.corruption].fn(clean, level, generator)
+    return training_sampler(cfg.corruption)(clean, level, generator)
 
 
 class _restored:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from aecore import cudagraph
 from aecore.config import TrainConfig
-from aecore.corruptions import CORRUPTIONS, corrupt
+from aecore.corruptions import CORRUPTIONS, corrupt, corrupt_for_training
 from aecore.data import ImageDataset, load_dataset, select_classes, to_float
 from aecore.history import EpochStats
 from aecore.losses import batch_terms, has_conv
@@ -260,7 +260,9 @@ def _train_epoch(
         clean = block[start : start + cfg.batch_size]
         if cfg.augment:
             clean = augment(clean, gens.noise)
-        noisy = corrupt(cfg.corruption, clean, batch_level(cfg, gens.level), gens.noise)
+        noisy = corrupt_for_training(
+            cfg.corruption, clean, batch_level(cfg, gens.level), gens.noise
+        )
         terms = model.loss_terms(noisy, clean, cfg.loss, gens.noise)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()

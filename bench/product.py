@@ -24,7 +24,7 @@ from pathlib import Path
 
 from aecore.checkpoints import load_checkpoint
 from aecore.config import TrainConfig
-from aecore.threads import WAIT_VARIABLES
+from aecore.threads import WAIT_VARIABLES, machine_is_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 # `python -m aecore`, except that torch is loaded first, so OpenMP reads the wait variables as
@@ -136,6 +136,17 @@ def finish(run: Started, timeout: float | None = None) -> CliRun:
     report, peak_mb = wait_json(run, timeout)
     ckpt = load_checkpoint(report["checkpoint"], "cpu")
     return CliRun(report, [h.seconds for h in ckpt.history], peak_mb, Path(report["checkpoint"]))
+
+
+def settle(limit_s: float = 120.0) -> float:
+    """Wait until the machine is idle as the command line judges it (aecore.threads: the 1-minute
+    load average), at most limit_s; the seconds waited. A benchmark's previous run keeps the load
+    average up for about 40 s after it ends, and a command started then waits passively, as it
+    should on a busy machine: the user who runs one command on a quiet machine gets spinning."""
+    start = time.monotonic()
+    while not machine_is_idle() and time.monotonic() - start < limit_s:
+        time.sleep(2.0)
+    return time.monotonic() - start
 
 
 def run(

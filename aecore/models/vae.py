@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from aecore.models.base import Autoencoder, reconstruction_per_image
+from aecore.models.base import Autoencoder, reconstruction_sum
 from aecore.models.registry import MODELS
 from aecore.models.regularizers import noise_like
 
@@ -44,7 +44,7 @@ class VAE(Autoencoder):
         generator)."""
         mu, logvar = self.posterior(noisy)
         z = mu + noise_like(mu, generator) * torch.exp(0.5 * logvar)  # reparameterisation
-        recon = reconstruction_per_image(self.decode_raw(z), clean, loss, self.output).mean()
+        recon = reconstruction_sum(self.decode_raw(z), clean, loss, self.output) / len(clean)
         # Appendix B: -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)
         kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)).mean()
         return {"recon": recon, "kl": kl, "loss": recon + self.beta * kl}

@@ -1,7 +1,9 @@
 """aecore/cudagraph.py: which runs train as a CUDA graph, and (on a GPU) that they learn as eager
 training does.
 
-The first part runs everywhere: the decision (capture_reason) needs no GPU. The tests marked
+The first part runs everywhere: the decision (capture_reason) needs no GPU, nor does the plan of
+an epoch with several steps per replay (replay_plan) or the epoch loop that follows it (its
+replays recorded instead of run). The tests marked
 `needs_cuda` capture and replay real CUDA graphs; a machine without CUDA cannot run them at all,
 so they are skipped there, and only there. That hides no missing feature: on a CPU or MPS every
 run trains eagerly by design (capture_reason says so, tested below). bench/gpu_check.sh runs
@@ -69,6 +71,81 @@ def test_graph_step_off_cuda_is_eager_with_its_reason():
     assert step is None and "cpu" in why
 
 
+# -- several steps per replay: the plan and the epoch loop, on any machine -----------------------
+
+
+def _covers_in_order(plan, n, batch):
+    """Each step once, in order, each batch's images once: what an epoch must replay."""
+    step = image = 0
+    for start, steps, size in plan:
+        assert start == step and steps >= 1
+        step, image = step + steps, image + steps * size
+    return step == math.ceil(n / batch) and image == n
+
+
+@pytest.mark.parametrize("n", [1, 70, 128, 129, 1350, 2048, 58000])
+@pytest.mark.parametrize("k", [1, 3, 4, 16])
+def test_the_replay_plan_covers_the_epoch_in_order(n, k):
+    plan = cudagraph.replay_plan(n, 128, k)
+    assert _covers_in_order(plan, n, 128)
+    assert {steps for _, steps, _ in plan} <= {1, k}
+    assert all(size == 128 for _, _, size in plan[:-1])  # only the last batch may be smaller
+
+
+def test_the_replay_plan_chunks_then_singles_then_the_tail():
+    # Digits: 1,350 images = 10 full batches of 128 + 70; k=4: two chunks, two singles, the tail.
+    assert cudagraph.replay_plan(1350, 128, 4) == [
+        (0, 4, 128),
+        (4, 4, 128),
+        (8, 1, 128),
+        (9, 1, 128),
+        (10, 1, 70),
+    ]
+    assert cudagraph.replay_plan(1024, 128, 4) == [(0, 4, 128), (4, 4, 128)]
+    assert cudagraph.replay_plan(1350, 128, 1) == [(s, 1, 128) for s in range(10)] + [(10, 1, 70)]
+    assert cudagraph.replay_plan(300, 128, 16) == [(0, 1, 128), (1, 1, 128), (2, 1, 44)]
+    assert cudagraph.replay_plan(100, 128, 4) == [(0, 1, 100)]
+    assert cudagraph.replay_plan(0, 128, 4) == []
+    with pytest.raises(ValueError, match="positive"):
+        cudagraph.replay_plan(100, 128, 0)
+    assert cudagraph.STEPS_PER_REPLAY == 1  # K > 1 stays off until a GPU has measured it
+
+
+def _fake_step(k: int, batch: int) -> cudagraph.GraphStep:
+    """A GraphStep whose replays are recorded instead of run: the epoch loop without a GPU."""
+    step = object.__new__(cudagraph.GraphStep)
+    step.model, step.cfg = torch.nn.Linear(1, 1), dataclasses.replace(CFG, batch_size=batch)
+    step.steps_per_replay, step.sums, step.replays = k, {"loss": torch.tensor(99.0)}, []
+
+    def run(indices, steps=1):
+        step.replays.append((indices.tolist(), steps))
+        step.sums["loss"] += 2.0 * len(indices)  # a loss of 2 per image, summed as the graph does
+        return torch.arange(steps, dtype=torch.float32) + 10 * len(step.replays)
+
+    step.run = run
+    return step
+
+
+def test_an_epoch_replays_its_plan_and_reports_per_replay():
+    step = _fake_step(k=3, batch=4)
+    order = torch.randperm(23, generator=torch.Generator().manual_seed(0))
+    losses, ticks, done = torch.zeros(6), [], []
+    terms = step.epoch(order, lambda: False, done.append, losses, ticks.append)
+    assert [s for _, s in step.replays] == [3, 1, 1, 1]  # a chunk of 3, two singles, the tail of 3
+    assert sum((i for i, _ in step.replays), []) == order.tolist()  # every image once, in order
+    assert ticks == [0, 3, 4, 5]  # steps done before each replay: a snapshot's label
+    assert done == pytest.approx([3 / 6, 4 / 6, 5 / 6, 1.0])
+    assert losses.tolist() == [10, 11, 12, 20, 30, 40]  # each step's loss at its step
+    assert terms == {"loss": pytest.approx(2.0)}  # the sums zeroed, then over the 23 images
+
+
+def test_a_stop_is_checked_before_each_replay():
+    step = _fake_step(k=4, batch=2)
+    stop_after_two = lambda: len(step.replays) >= 2  # noqa: E731
+    assert step.epoch(torch.arange(20), stop_after_two, lambda f: None, torch.zeros(10)) is None
+    assert [s for _, s in step.replays] == [4, 4]
+
+
 # -- captured, on a GPU -------------------------------------------------------------------------
 
 
@@ -127,6 +204,44 @@ def test_graph_learns_as_eager_does(changes):
 def test_a_stopped_graph_epoch_returns_none():
     losses, _ = _run(CFG, graphed=True, stop_after=3)
     assert losses is None
+
+
+def _graph_epochs(cfg: TrainConfig, k: int):
+    """cfg's epochs on digits with k steps per replay: (parameters, per-step losses, ticks)."""
+    device = torch.device("cuda")
+    model, train_x, _ = train._prepare(cfg, load_dataset(cfg.dataset), device)
+    gens = train._Generators(cfg, device)
+    step, why = cudagraph.graph_step(cfg, model, train_x, gens.noise, steps_per_replay=k)
+    assert why is None
+    steps = math.ceil(len(train_x) / cfg.batch_size)
+    losses, ticks = torch.zeros(steps * cfg.epochs, device=device), []
+    for e in range(cfg.epochs):
+        order = torch.randperm(len(train_x), generator=gens.shuffle).to(device)
+        part = losses[e * steps : (e + 1) * steps]
+        assert step.epoch(order, lambda: False, lambda f: None, part, ticks.append) is not None
+    params = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return params, losses.cpu(), ticks
+
+
+@needs_cuda
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"model": "vae_mlp", "corruption": "none", "level": 0.0, "loss": "bce", "latent": 2}],
+)
+def test_four_steps_per_replay_train_as_one_step_replays(changes):
+    """Digits' 1,350 images (not a multiple of 4 x 128): two 4-step replays, two 1-step and the
+    tail of 70 per epoch. The noise (Gaussian; the VAE's sampling) is drawn in the same order, so
+    the weights and every step's loss are those of one step per replay."""
+    cfg = dataclasses.replace(CFG, **changes)
+    one, one_losses, one_ticks = _graph_epochs(cfg, 1)
+    four, four_losses, four_ticks = _graph_epochs(cfg, 4)
+    assert one_ticks == list(range(11)) * 2 and four_ticks == [0, 4, 8, 9, 10] * 2
+    assert torch.isfinite(four_losses).all() and four_losses[-1] < four_losses[0]
+    # The same kernels on the same stream: equal to rounding (a noise draw out of order would
+    # move the losses by about 1% and the weights by about lr per step, 1e-3).
+    torch.testing.assert_close(four_losses, one_losses, rtol=1e-4, atol=1e-5)
+    for name, value in one.items():
+        torch.testing.assert_close(four[name], value, rtol=1e-4, atol=1e-5, msg=name)
 
 
 # -- bench/speed.py's CUDA comparison, run on the CPU (its eager fallback) -----------------------

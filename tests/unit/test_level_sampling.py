@@ -52,19 +52,22 @@ def test_integer_levels_are_rounded():
 
 
 def test_training_batches_vary_but_validation_stays_at_the_level(monkeypatch):
-    seen = []
-    real = train_module.corrupt
+    batches, validation = [], []
 
-    def spy(name, images, level, gen):
-        seen.append(level)
-        return real(name, images, level, gen)
+    def spy(seen, real):
+        def corrupt(name, images, level, gen):
+            seen.append(level)
+            return real(name, images, level, gen)
 
-    monkeypatch.setattr(train_module, "corrupt", spy)
+        return corrupt
+
+    batch_spy = spy(batches, train_module.corrupt_for_training)
+    monkeypatch.setattr(train_module, "corrupt_for_training", batch_spy)
+    monkeypatch.setattr(train_module, "corrupt", spy(validation, train_module.corrupt))
     cfg = TrainConfig(**TINY, epochs=1, batch_size=100, limit_train=500, level_sampling="uniform")
     train(cfg, device="cpu")
-    steps = 5  # 500 images, batches of 100
-    batches, validation = seen[:steps], seen[steps:]
-    assert len(set(batches)) == steps and all(0 <= v <= 0.6 for v in batches)
+    assert len(batches) == 5  # 500 images, batches of 100
+    assert len(set(batches)) == 5 and all(0 <= v <= 0.6 for v in batches)
     assert validation and set(validation) == {0.6}
 
 

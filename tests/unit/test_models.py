@@ -5,6 +5,7 @@ import threading
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from aecore.config import TrainConfig
 from aecore.models import build_model, count_params
@@ -93,3 +94,45 @@ def test_threads_sharing_one_vae_each_get_their_own_seeds_numbers():
         assert len(results) == 200
         for loss, images in results:
             assert torch.equal(loss, alone[seed][0]) and torch.equal(images, alone[seed][1])
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 200.0])
+def test_bce_on_logits_matches_torch_in_value_and_gradient(scale):
+    """aecore's vectorised BCE on logits against F.binary_cross_entropy_with_logits, logits up
+    to +-600 included (where exp overflows if taken naively)."""
+    from aecore.models.base import reconstruction_sum
+
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn((16, 1, 8, 8), generator=gen) * scale).requires_grad_(True)
+    target = torch.rand((16, 1, 8, 8), generator=gen)
+    ours = reconstruction_sum(logits, target, "bce", "sigmoid")
+    (ours_grad,) = torch.autograd.grad(ours, logits)
+    theirs = F.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+    (their_grad,) = torch.autograd.grad(theirs, logits)
+    assert torch.isfinite(ours)
+    assert torch.allclose(ours, theirs, rtol=1e-5)
+    assert torch.allclose(ours_grad, their_grad, atol=1e-6)
+
+
+def test_bce_on_logits_has_a_second_derivative():
+    from aecore.models.base import _BCEWithLogits
+
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn((3, 5), generator=gen, dtype=torch.float64).requires_grad_(True)
+    target = torch.rand((3, 5), generator=gen, dtype=torch.float64)
+    assert torch.autograd.gradcheck(_BCEWithLogits.apply, (logits, target))
+    assert torch.autograd.gradgradcheck(_BCEWithLogits.apply, (logits, target))
+
+
+@pytest.mark.parametrize(("loss", "output"), [("mse", "sigmoid"), ("bce", "leaky_relu")])
+def test_reconstruction_sum_is_the_sum_of_the_per_value_losses(loss, output):
+    from aecore.models.base import reconstruction_sum
+
+    gen = torch.Generator().manual_seed(2)
+    raw, target = torch.randn((4, 1, 6, 6), generator=gen), torch.rand((4, 1, 6, 6), generator=gen)
+    if output == "sigmoid":
+        expected = (torch.sigmoid(raw) - target).square().sum()
+    else:
+        x_hat = F.leaky_relu(raw).clamp(1e-6, 1 - 1e-6)
+        expected = -(target * x_hat.log() + (1 - target) * (1 - x_hat).log()).sum()
+    assert torch.allclose(reconstruction_sum(raw, target, loss, output), expected, rtol=1e-5)

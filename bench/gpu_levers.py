@@ -1,0 +1,398 @@
+"""The levers of the captured training step on a GPU (issue #13), measured in one short run.
+
+The captured step (aecore.cudagraph) misses three of its four H100 targets; a plain script with
+the same per-batch replay was ~30 ms per JANet epoch faster, which points at the host's work per
+replay. This script measures what could close the gap, for the models of bench/speed.py's GPU
+table (same configs, imported from there), on MNIST, batch 128:
+
+- steps per replay K in {1, 4, 16} (aecore.cudagraph's steps_per_replay): the host's per-replay
+  work paid once per K batches;
+- for the convolutional models, torch.backends.cudnn.benchmark on against off (K=1);
+- each variant's train loss after its last epoch: equal K variants train the same numbers;
+- a torch.profiler table of one JANet epoch (K=1) and one conv_same epoch: the top kernels by
+  self CUDA time, and the epoch's CPU time against its GPU time (how busy the GPU is).
+
+Each variant trains EPOCHS epochs from a fresh model and reports the last (the first pays for
+first-call allocations). The timings come first and their table is printed before the profiles
+run (each in a fresh run: a warm epoch, then the profiled one), so a profiler that fails or hangs
+costs no timing. Printed as tables and written to JSON (saved after every variant and profile):
+
+    python -m bench.gpu_levers --device cuda --out bench/results/gpu_levers.json
+    python -m bench.gpu_levers --device cpu --quick      # smoke run: eager, a few hundred images
+
+Budget: 28 timed epochs and 4 for the profiles, 0.1-0.5 s each on an H100-class GPU: about
+10 s of training, under a minute with the captures, the data and the profiler; no timing variant
+starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
+nothing there): the quick path only checks that the script and its JSON work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+# isort: off
+import aecore  # noqa: F401  first, as in the app and the command line: its OpenMP policy
+import torch
+
+# isort: on
+
+from torch.autograd import DeviceType
+from torch.profiler import ProfilerActivity, profile
+
+from aecore import cudagraph, train
+from aecore.config import TrainConfig
+from aecore.data import load_dataset
+from bench import speed
+
+MODELS = ("janet", "vae_mlp", "conv_same", "unet")
+STEPS = (1, 4, 16)
+EPOCHS = 2
+QUICK_IMAGES = 300
+PROFILED = ("janet", "conv_same")  # one epoch of each under torch.profiler, K=1
+TOP_KERNELS = 15  # kernels by their GPU time
+TOP_HOST = 8  # host events by their self CPU time: where the per-replay overhead goes
+BUDGET_S = 40.0  # no timing variant starts after this; gpu_check.sh stops the script at 60 s
+
+
+@dataclass(frozen=True)
+class Variant:
+    case: str  # bench.speed's case name
+    steps_per_replay: int
+    cudnn_benchmark: bool
+
+
+def variants(names: tuple[str, ...] = MODELS) -> list[Variant]:
+    """Every K with cudnn.benchmark off, then (convolutional models) K=1 with it on: last, so
+    the algorithms it picks cannot leak into the runs with it off."""
+    out = []
+    for name in names:
+        out += [Variant(name, k, False) for k in STEPS]
+        if _case(name).config.model in speed.CONV:
+            out.append(Variant(name, 1, True))
+    return out
+
+
+def _case(name: str) -> speed.Case:
+    return next(c for c in speed.CASES if c.name == name)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# -- one variant ------------------------------------------------------------------------------
+
+
+class _Run:
+    """A fresh model of cfg on device with its step: captured with k steps per replay on CUDA,
+    eager when asked, off CUDA, or where the capture is refused (`reason` says why)."""
+
+    def __init__(
+        self, cfg: TrainConfig, ds, device: torch.device, k: int, eager: bool = False
+    ) -> None:
+        self.cfg, self.device = cfg, device
+        self.model, self.train_x, _ = train._prepare(cfg, ds, device)
+        self.gens = train._Generators(cfg, device)
+        t0 = time.perf_counter()
+        self.step, self.reason = (
+            (None, "eager: asked")
+            if eager
+            else cudagraph.graph_step(
+                cfg, self.model, self.train_x, self.gens.noise, steps_per_replay=k
+            )
+        )
+        _sync(device)
+        self.capture_s = time.perf_counter() - t0 if self.step else 0.0
+        self.opt = self.step.opt if self.step else train.make_optimizer(cfg, self.model)
+        self.losses = torch.zeros(-(-len(self.train_x) // cfg.batch_size), device=device)
+
+    @property
+    def mode(self) -> str:
+        return "graph" if self.step else "eager"
+
+    def epoch(self) -> tuple[float, float]:
+        """(seconds, the epoch's mean train loss) of one epoch, the GPU synchronised."""
+        never, ignore = (lambda: False), (lambda fraction: None)
+        _sync(self.device)
+        t0 = time.perf_counter()
+        if self.step:  # the order _train_epoch draws for itself, from the same generator
+            order = torch.randperm(len(self.train_x), generator=self.gens.shuffle)
+            terms = self.step.epoch(order.to(self.device), never, ignore, self.losses)
+        else:
+            terms = train._train_epoch(
+                self.model, self.opt, self.train_x, self.cfg, self.gens, never, ignore, self.losses
+            )
+        _sync(self.device)
+        return time.perf_counter() - t0, terms["loss"]
+
+
+def measure(variant: Variant, cfg: TrainConfig, ds, device: torch.device) -> dict:
+    """Train the variant EPOCHS epochs from a fresh model: its row."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = variant.cudnn_benchmark
+    try:
+        run = _Run(cfg, ds, device, variant.steps_per_replay)
+        seconds, loss = [], float("nan")
+        for _ in range(EPOCHS):
+            s, loss = run.epoch()
+            seconds.append(s)
+    finally:
+        torch.backends.cudnn.benchmark = before
+    return _row_of(variant) | {
+        "model": cfg.model,
+        "mode": run.mode,
+        "reason": run.reason,
+        "images": len(run.train_x),
+        "capture_s": run.capture_s,
+        "epoch_seconds": seconds,
+        "s_per_epoch": seconds[-1],
+        "final_train_loss": loss,
+    }
+
+
+# -- the profile ------------------------------------------------------------------------------
+
+
+def _on_gpu(event) -> bool:
+    """A kernel, copy or set on the GPU (not a CPU op, not a user annotation)."""
+    return event.device_type == DeviceType.CUDA and not getattr(event, "is_user_annotation", False)
+
+
+def _gpu_us(event) -> float:
+    """A GPU event's duration in microseconds, from its own time range (device_time_total
+    depends on the profiler's use_device, which has changed between torch versions)."""
+    return float(event.time_range.elapsed_us())
+
+
+def _top(events, key, n: int) -> list[dict]:
+    """The n names with the largest summed key (microseconds) over events, with their calls."""
+    total: dict[str, list] = {}
+    for e in events:
+        entry = total.setdefault(e.name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += float(key(e))
+    ranked = sorted(total.items(), key=lambda item: item[1][1], reverse=True)[:n]
+    return [{"name": name, "calls": calls, "ms": us / 1e3} for name, (calls, us) in ranked]
+
+
+def profile_epoch(run: _Run) -> dict:
+    """One more epoch of `run` under torch.profiler: its wall seconds, the summed self time of
+    the host's events and the GPU's time (kernels, copies, sets: how long the GPU was busy), the
+    top kernels by GPU time and the top host events by self CPU time. A profiler that fails
+    (CUPTI missing or busy) is reported, not raised: the timings still count."""
+    cuda = run.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    try:
+        with profile(activities=activities) as prof:
+            wall, _ = run.epoch()
+        events = list(prof.events())
+    except Exception as err:  # noqa: BLE001  any profiler failure: the rest of the run counts
+        return {"error": _one_line(err)}
+    gpu = [e for e in events if _on_gpu(e)]
+    host = [e for e in events if e.device_type == DeviceType.CPU]
+    return {
+        "wall_s": wall,
+        "cpu_self_total_s": sum(float(e.self_cpu_time_total) for e in host) / 1e6,
+        "cuda_total_s": sum(_gpu_us(e) for e in gpu) / 1e6,
+        "gpu_events": len(gpu),
+        "kernels": _top(gpu, _gpu_us, TOP_KERNELS),
+        "host": _top(host, lambda e: e.self_cpu_time_total, TOP_HOST),
+    }
+
+
+def profile_case(name: str, cfg: TrainConfig, ds, device: torch.device) -> dict:
+    """A fresh K=1 run of the case: one warm epoch (unprofiled: its seconds), then one profiled.
+    When the profiler saw no kernel of the graph's replays, a warm eager epoch is profiled too:
+    its kernels are the same GPU work, launched one by one."""
+    run = _Run(cfg, ds, device, 1)
+    warm_s, _ = run.epoch()
+    out = {"case": name, "mode": run.mode, "steps_per_replay": 1, "warm_epoch_s": warm_s}
+    out |= profile_epoch(run)
+    if run.step and out.get("gpu_events") == 0:
+        eager = _Run(cfg, ds, device, 1, eager=True)
+        eager_s, _ = eager.epoch()
+        out["eager"] = {"mode": "eager", "warm_epoch_s": eager_s} | profile_epoch(eager)
+    return out
+
+
+# -- the tables -----------------------------------------------------------------------------
+
+
+def print_table(rows: list[dict]) -> None:
+    """Seconds of the last epoch per variant, against the model's K=1 row; the final losses."""
+    print(
+        f"{'model':<11}{'variant':<22}{'mode':<7}{'s/epoch':>9}{'1st':>8}{'vs K=1':>8}"
+        f"{'capture s':>10}{'final train loss':>18}{'H100 target':>12}"
+    )
+    for r in rows:
+        if "error" in r:
+            error = r["error"] if r["error"].startswith("skipped") else f"FAILED: {r['error']}"
+            print(f"{r['case']:<11}{_variant_label(r):<22}{error}")
+            continue
+        # The model's first row: K=1, cudnn.benchmark off.
+        base = next((b for b in rows if b["case"] == r["case"] and "error" not in b), r)
+        target = speed.H100_GRAPH_TARGETS.get(r["case"])
+        print(
+            f"{r['case']:<11}{_variant_label(r):<22}{r['mode']:<7}{r['s_per_epoch']:>9.3f}"
+            f"{r['epoch_seconds'][0]:>8.3f}{base['s_per_epoch'] / r['s_per_epoch']:>7.2f}x"
+            f"{r['capture_s']:>10.2f}{r['final_train_loss']:>18.6f}"
+            f"{'-' if target is None else f'{target:.3f} s':>12}"
+        )
+
+
+def _variant_label(row: dict) -> str:
+    bench_on = ", cudnn.bench" if row["cudnn_benchmark"] else ""
+    return f"K={row['steps_per_replay']}{bench_on}"
+
+
+def print_profile(p: dict, case: str) -> None:
+    """One profiled epoch: how busy the GPU was, its top kernels, the host's top events."""
+    head = f"profile: {case}, K=1, one {p['mode']} epoch"
+    if "error" in p:
+        print(f"{head}: the profiler failed: {p['error']}")
+        return
+    print(f"{head}: {p['wall_s']:.3f} s profiled, {p['warm_epoch_s']:.3f} s the epoch before")
+    print(
+        f"  host self CPU {p['cpu_self_total_s']:.3f} s; GPU busy {p['cuda_total_s']:.3f} s: "
+        f"{_share(p['cuda_total_s'], p['wall_s'])} of the profiled epoch, "
+        f"{_share(p['cuda_total_s'], p['warm_epoch_s'])} of the unprofiled one"
+    )
+    if p["mode"] == "graph" and p["gpu_events"] == 0:
+        print("  (no GPU events recorded: this profiler does not see the graph's kernels)")
+    for title, entries in (("GPU ms", p["kernels"]), ("host self CPU ms", p["host"])):
+        if entries:
+            print(f"  {title:>16}{'calls':>8}  name")
+        for e in entries:
+            print(f"  {e['ms']:>16.2f}{e['calls']:>8}  {e['name'][:100]}")
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}" if whole > 0 else "-"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+NO_CUDA = (
+    "gpu_levers: no CUDA GPU here (torch.cuda.is_available() is False): these levers need one "
+    "(--device cpu --quick runs the smoke path)"
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(NO_CUDA, file=sys.stderr)
+        return 2
+    t_start = time.perf_counter()
+    print(f"gpu_levers: torch {torch.__version__}, {speed._device_name(device)}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {"device": speed._device_name(device), "torch": torch.__version__}
+    result |= {"quick": args.quick, "epochs": EPOCHS, "rows": [], "profiles": {}, "seconds": 0.0}
+
+    def save() -> None:  # after every variant and profile: a run cut short keeps what it has
+        result["seconds"] = time.perf_counter() - t_start
+        out.write_text(json.dumps(result, indent=1))
+
+    datasets: dict[str, object] = {}
+    chosen = variants(tuple(args.models))
+    result["rows"] = run_all(chosen, device, args.quick, t_start + args.budget_s, datasets, save)
+    print()
+    print_table(result["rows"])
+    for name in (n for n in PROFILED if n in args.models):
+        result["profiles"][name] = _profile_or_error(name, device, args.quick, datasets)
+        save()
+        print()
+        print_profile(result["profiles"][name], name)
+        if "eager" in result["profiles"][name]:
+            print_profile(result["profiles"][name]["eager"], name)
+    save()
+    return _finish(result, out)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", help="cuda (the measurement) or cpu")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_IMAGES} images")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--out", default="bench/results/gpu_levers.json", help="JSON file")
+    parser.add_argument(
+        "--budget-s", type=float, default=BUDGET_S, help="start no timing variant after this"
+    )
+    return parser
+
+
+def _finish(result: dict, out: Path) -> int:
+    unfinished = [f"{r['case']} {_variant_label(r)}" for r in result["rows"] if "error" in r]
+    unfinished += [f"profile {n}" for n, p in result["profiles"].items() if "error" in p]
+    print(f"\ngpu_levers: {result['seconds']:.0f} s; wrote {out}")
+    if unfinished:
+        print(f"gpu_levers: FAILED or skipped: {', '.join(unfinished)}")
+    return 1 if unfinished else 0
+
+
+def _dataset(cfg: TrainConfig, datasets: dict):
+    if cfg.dataset not in datasets:
+        datasets[cfg.dataset] = load_dataset(cfg.dataset)
+    return datasets[cfg.dataset]
+
+
+def _config(name: str, quick: bool) -> TrainConfig:
+    return replace(_case(name).config, limit_train=QUICK_IMAGES if quick else 0)
+
+
+def run_all(
+    chosen: list[Variant], device: torch.device, quick: bool, deadline: float, datasets, save
+) -> list[dict]:
+    """Each variant's row, in order, saved after each; one that fails, or would start after
+    the deadline, gets a row with its error (the others' figures still count)."""
+    rows: list[dict] = []
+    for v in chosen:
+        cfg = _config(v.case, quick)
+        name = f"{v.case} {_variant_label(_row_of(v))}"
+        if time.perf_counter() > deadline:
+            rows.append(_row_of(v) | {"error": "skipped: the run's time budget was spent"})
+            print(f"  {name}: skipped (over the budget)", flush=True)
+            continue
+        try:
+            rows.append(measure(v, cfg, _dataset(cfg, datasets), device))
+            print(f"  {name}: {rows[-1]['epoch_seconds']} s", flush=True)
+        except Exception as err:  # noqa: BLE001  one variant's failure must not cost the rest
+            rows.append(_row_of(v) | {"error": _one_line(err)})
+            print(f"  {name}: FAILED: {rows[-1]['error']}", flush=True)
+        save()
+    return rows
+
+
+def _profile_or_error(name: str, device: torch.device, quick: bool, datasets) -> dict:
+    cfg = _config(name, quick)
+    try:
+        return profile_case(name, cfg, _dataset(cfg, datasets), device)
+    except Exception as err:  # noqa: BLE001  a failed run (not the profiler): reported
+        return {"case": name, "mode": "graph" if device.type == "cuda" else "eager"} | {
+            "error": _one_line(err)
+        }
+
+
+def _one_line(err: Exception) -> str:
+    return f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+
+
+def _row_of(v: Variant) -> dict:
+    return {
+        "case": v.case,
+        "steps_per_replay": v.steps_per_replay,
+        "cudnn_benchmark": v.cudnn_benchmark,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
