@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from dataclasses import asdict, fields
+from pathlib import Path
 
 import torch
 
@@ -113,6 +114,17 @@ def print_epoch(stats) -> None:
     )
 
 
+def peak_rss_mb() -> float | None:
+    """This process's resident-memory peak in MB (Linux's VmHWM; None elsewhere). Not
+    getrusage's ru_maxrss, which a process started by a large one inherits across exec."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    kb = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(kb) / 1024 if kb else None
+
+
 def _run_report(ckpt, cached: bool) -> dict:
     cfg = ckpt.config
     return {
@@ -134,7 +146,8 @@ def cmd_train(args) -> dict:
         ckpt, cached = train_and_save(cfg, on_epoch=print_epoch, device=args.device), False
     else:
         ckpt, cached = load_or_train(cfg, device=args.device, on_epoch=print_epoch)
-    return _run_report(ckpt, cached) | {"threads_wait": threads.wait_policy()}
+    report = _run_report(ckpt, cached) | {"threads_wait": threads.wait_policy()}
+    return report | {"peak_rss_mb": peak_rss_mb()}
 
 
 def cmd_evaluate(args) -> dict:

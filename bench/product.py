@@ -111,7 +111,9 @@ def _wait4(run: Started, timeout: float | None) -> tuple[int, object]:
 
 
 def wait_json(run: Started, timeout: float | None = None) -> tuple[dict, float]:
-    """Wait for the run: the JSON object on its last line of output, and its peak memory in MB.
+    """Wait for the run: the JSON object on its last line of output, and its peak memory in MB
+    as wait4 reports it: at least this process's own, which Linux carries across fork and exec
+    (a child that reports its own peak, "peak_rss_mb", is the one to believe).
     RuntimeError with the end of its stderr if it failed; TimeoutError past `timeout` s."""
     status, usage = _wait4(run, timeout)
     run.proc.returncode = os.waitstatus_to_exitcode(status)
@@ -135,6 +137,7 @@ def finish(run: Started, timeout: float | None = None) -> CliRun:
     """Wait for a training run: its report, epoch seconds and peak memory."""
     report, peak_mb = wait_json(run, timeout)
     ckpt = load_checkpoint(report["checkpoint"], "cpu")
+    peak_mb = report.get("peak_rss_mb") or peak_mb  # the run's own (see wait_json)
     return CliRun(report, [h.seconds for h in ckpt.history], peak_mb, Path(report["checkpoint"]))
 
 

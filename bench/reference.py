@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
+from aecore.cli import peak_rss_mb
 from aecore.config import TrainConfig
 from aecore.corruptions import corrupt
 from aecore.data import data_dir, load_dataset
@@ -135,7 +136,12 @@ def run(cfg: TrainConfig, device: str) -> dict:
     model, one_epoch, images = reference_trainer(cfg, torch.device(device), train_indices(ds, cfg))
     seconds = [one_epoch() for _ in range(cfg.epochs)]
     loss = evaluate(model, ds, cfg.corruption, cfg.level, cfg.loss)["test_loss"]
-    return {"epoch_seconds": seconds, "images": images, "test_loss": loss}
+    return {
+        "epoch_seconds": seconds,
+        "images": images,
+        "test_loss": loss,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

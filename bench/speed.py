@@ -153,7 +153,7 @@ def train_both(
             ours = product.run(cfg, env, str(device))
         else:
             out, peak = product.wait_json(product.launch(reference_argv(cfg, device), env))
-            ref = out | {"peak_mb": peak}
+            ref = out | {"peak_mb": out.get("peak_rss_mb") or peak}
     return ours, ref
 
 

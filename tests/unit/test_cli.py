@@ -130,7 +130,10 @@ def test_module_entry_point_smoke():
         timeout=300,
     )
     assert ok.returncode == 0, ok.stderr
-    assert set(json.loads(ok.stdout.strip().splitlines()[-1])) >= REPORT_KEYS
+    report = json.loads(ok.stdout.strip().splitlines()[-1])
+    assert set(report) >= REPORT_KEYS
+    if sys.platform == "linux":
+        assert report["peak_rss_mb"] > 50
     bad = subprocess.run(
         [sys.executable, "-m", "aecore", "train", "--batch-size", "-1"],
         cwd=ROOT,
@@ -163,3 +166,20 @@ def test_the_cli_stands_alone_from_the_repository(tmp_path):
 def test_the_experiments_subcommand_points_nowhere(capsys):
     code, _, err = run_cli(capsys, "experiments", "--quick")
     assert code == 2 and "invalid choice: 'experiments'" in err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="VmHWM is Linux's")
+def test_peak_memory_is_the_process_own_not_its_parents():
+    """A child started by a large process reports its own peak: getrusage's ru_maxrss would
+    start at the parent's (Linux keeps it across exec), and a benchmark read its parent's."""
+    import numpy as np
+
+    ballast = np.ones(200_000_000)  # 1,526 MB resident in this process
+    code = (
+        "import resource; from aecore.cli import peak_rss_mb; "
+        "print(peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    own, inherited = map(float, out.stdout.split())
+    assert ballast.sum() > 0
+    assert inherited > 1500 and own < inherited - 600, (own, inherited)
