@@ -75,6 +75,14 @@ def test_salt_pepper_takes_its_level_as_a_tensor(sampler):
     assert torch.equal(a, SALT_PEPPER[sampler](x, torch.tensor(0.3), gen()))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_training_sampler_on_cuda_has_the_right_fractions():
+    x = torch.full((200, 1, 28, 28), 0.5, device="cuda")
+    y = salt_pepper_fast(x, 0.1, torch.Generator("cuda").manual_seed(0))
+    for value in (0.0, 1.0):
+        assert abs(float((y == value).float().mean()) - 0.05) < 0.002
+
+
 def test_training_uses_the_fast_sampler_and_evaluation_the_registered_one():
     """Evaluation's draws are the registered sampler's, so the test metrics recorded with the
     bundled models reproduce exactly (test_pretrain); training batches draw faster."""

@@ -185,6 +185,8 @@ def _run(cfg: TrainConfig, graphed: bool, stop_after: int | None = None):
         {"model": "conv_same", "latent": 32},
         {"model": "vae_mlp", "corruption": "none", "level": 0.0, "loss": "bce", "latent": 2},
         {"augment": True, "level_sampling": "uniform"},
+        {"corruption": "salt_pepper", "level": 0.2},  # 16-bit draws inside the graph
+        {"corruption": "salt_pepper", "level": 0.3, "level_sampling": "uniform"},
     ],
 )
 def test_graph_learns_as_eager_does(changes):
