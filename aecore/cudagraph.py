@@ -3,7 +3,8 @@ replayed for every batch.
 
 An MNIST-sized step is a few dozen small kernels; launched one by one from Python, the GPU waits
 for the CPU most of the time. Captured, a step is one launch: forward, backward, the optimizer
-(Adam, fused and capturable: its step count lives on the device), the batch's corruption level
+(Adam, fused and capturable: its step count lives on the device; over one flat buffer of the
+parameters, see ADAM_SHARDS), the batch's corruption level
 (when sampled), its augmentation and its noise (drawn on the device from the run's own generator,
 registered with the graph so each replay draws fresh numbers), and the per-epoch loss sums (added
 into device tensors). The host only copies the batch's indices into the graph's index buffer,
@@ -23,9 +24,9 @@ runs train eagerly (aecore.train). A last batch smaller than the others gets a g
 Rules followed (PyTorch's CUDA graphs notes, "whole network capture"): warm-up steps on a side
 stream before capturing (the library picks its kernels and the optimizer makes its state), then
 model, optimizer and generator restored, so the warm-up leaves no trace in the results; the
-gradients are zeroed in place inside the graph, so their memory stays where the optimizer's
-captured step reads it; captures are one at a time per process, in "thread_local" mode so that
-other threads' runs (the job manager) may allocate meanwhile.
+gradients (views of one flat buffer) are zeroed in place inside the graph, so their memory stays
+where the optimizer's captured step reads it; captures are one at a time per process, in
+"thread_local" mode so that other threads' runs (the job manager) may allocate meanwhile.
 """
 
 from __future__ import annotations
@@ -44,9 +45,18 @@ from aecore.models import Autoencoder, needs_input_grad
 log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 3
-# Steps per replay by default. 1 until K > 1 is measured on a GPU (bench/gpu_levers.py times K = 1,
-# 4 and 16); it only spreads the host's per-replay work over K batches, the results are the same.
+# Steps per replay by default. K > 1 only spreads the host's per-replay work over K batches (the
+# results are the same), and the step is GPU-bound: on an H200 (bench/gpu_levers.py) K = 4 and 16
+# gained 2-3% (JANet 0.089 -> 0.087 s per epoch), not worth skipping the watcher's first snapshots.
 STEPS_PER_REPLAY = 1
+# Adam's parameters as ADAM_SHARDS equal slices of one flat buffer (none shorter than
+# ADAM_SHARD_MIN). Torch's fused Adam gives each 65,536-value chunk of a tensor one thread block:
+# JANet-50's eight tensors (241,314 values) ran on ten blocks, 78 us per step on an H200, a third
+# of the step's GPU time (bench/gpu_levers.py's profile). Its kernel takes up to 36 tensors per
+# launch with four lists (PyTorch's MultiTensorApply.cuh), so 36 slices run as one launch of 36
+# blocks, each a few thousand values long.
+ADAM_SHARDS = 36
+ADAM_SHARD_MIN = 1024
 _capture_lock = threading.Lock()  # one capture at a time in a process (a CUDA graph rule)
 
 
@@ -113,9 +123,44 @@ def replay_plan(n: int, batch: int, k: int) -> list[tuple[int, int, int]]:
     return plan
 
 
-def graph_optimizer(cfg: TrainConfig, model: Autoencoder) -> torch.optim.Optimizer:
-    """Adam as aecore.train makes it, with its step count on the device (capturable)."""
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True, capturable=True)
+def flat_parameters(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lay the model's parameters out in one flat buffer, in place: each parameter becomes a view
+    of it (values, shape and memory layout kept) and its gradient a view of a second buffer of
+    zeros, which backward then adds into. (parameters, gradients), both flat."""
+    params = list(model.parameters())
+    first = params[0]
+    n = sum(p.numel() for p in params)
+    flat = torch.empty(n, dtype=first.dtype, device=first.device)
+    grad = torch.zeros_like(flat)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            # Dense parameters (contiguous or channels-last) fill exactly numel() slots.
+            view = flat.as_strided(p.shape, p.stride(), offset)
+            view.copy_(p)
+            p.data = view
+            p.grad = grad.as_strided(p.shape, p.stride(), offset)
+            offset += p.numel()
+    return flat, grad
+
+
+def adam_shards(flat: torch.Tensor, grad: torch.Tensor) -> list[torch.Tensor]:
+    """Equal slices of the flat parameters, each with its gradient's slice, at most ADAM_SHARDS
+    and at least ADAM_SHARD_MIN long: the tensors that graph_optimizer hands to Adam."""
+    size = max(ADAM_SHARD_MIN, -(-len(flat) // ADAM_SHARDS))
+    shards = []
+    for start in range(0, len(flat), size):
+        shard = flat[start : start + size].detach().requires_grad_()  # a leaf, sharing memory
+        shard.grad = grad[start : start + size]
+        shards.append(shard)
+    return shards
+
+
+def graph_optimizer(cfg: TrainConfig, shards: list[torch.Tensor]) -> torch.optim.Optimizer:
+    """Adam with aecore.train's settings (fused), over the parameters' shards, its step count on
+    the device (capturable) where the parameters are on a CUDA GPU."""
+    capturable = shards[0].device.type == "cuda"
+    return torch.optim.Adam(shards, lr=cfg.lr, fused=True, capturable=capturable)
 
 
 _Captured = tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]
@@ -136,7 +181,8 @@ class GraphStep:
     ) -> None:
         self.model, self.cfg, self.train_x, self.noise = model, cfg, train_x, noise
         self.steps_per_replay = steps_per_replay
-        self.opt = graph_optimizer(cfg, model)
+        flat, self.grad = flat_parameters(model)
+        self.opt = graph_optimizer(cfg, adam_shards(flat, self.grad))
         self.sums: dict[str, torch.Tensor] = {}
         # (steps, batch size): the graph, its index buffer (steps * size) and its steps' losses.
         self._graphs: dict[tuple[int, int], _Captured] = {}
@@ -151,7 +197,7 @@ class GraphStep:
         from aecore.train import augment  # here: aecore.train imports this module
 
         cfg = self.cfg
-        self.opt.zero_grad(set_to_none=False)  # in place: the captured step reads these grads
+        self.grad.zero_()  # in place, one kernel: backward adds into it, Adam reads it
         clean = self.train_x[idx]
         if cfg.augment:
             clean = augment(clean, generator)

@@ -1,16 +1,19 @@
 """The levers of the captured training step on a GPU (issue #13), measured in one short run.
 
-The captured step (aecore.cudagraph) misses three of its four H100 targets; a plain script with
-the same per-batch replay was ~30 ms per JANet epoch faster, which points at the host's work per
-replay. This script measures what could close the gap, for the models of bench/speed.py's GPU
-table (same configs, imported from there), on MNIST, batch 128:
+The first GPU run of the captured step (aecore.cudagraph) missed three of its four H100 targets.
+This script measures what could close the gap, for the models of bench/speed.py's GPU table (same
+configs, imported from there), on MNIST, batch 128. What it found on an H200 (README, "GPU"): the
+step was GPU-bound, fused Adam took a third of JANet's GPU time (now sharded, see
+cudagraph.ADAM_SHARDS), and cuDNN's NCHW BatchNorm half of conv_same's (now channels-last).
 
 - steps per replay K in {1, 4, 16} (aecore.cudagraph's steps_per_replay): the host's per-replay
   work paid once per K batches;
-- for the convolutional models, torch.backends.cudnn.benchmark on against off (K=1);
+- for the convolutional models (K=1): the model and images in NCHW (contiguous) memory format
+  instead of aecore.train's channels-last, and torch.backends.cudnn.benchmark on, without and
+  with NCHW;
 - each variant's train loss after its last epoch: equal K variants train the same numbers;
-- a torch.profiler table of one JANet epoch (K=1) and one conv_same epoch: the top kernels by
-  self CUDA time, and the epoch's CPU time against its GPU time (how busy the GPU is).
+- a torch.profiler table of one JANet, one vae_mlp and one conv_same epoch (K=1): the top kernels
+  by self CUDA time, and the epoch's CPU time against its GPU time (how busy the GPU is).
 
 Each variant trains EPOCHS epochs from a fresh model and reports the last (the first pays for
 first-call allocations). The timings come first and their table is printed before the profiles
@@ -20,9 +23,9 @@ costs no timing. Printed as tables and written to JSON (saved after every varian
     python -m bench.gpu_levers --device cuda --out bench/results/gpu_levers.json
     python -m bench.gpu_levers --device cpu --quick      # smoke run: eager, a few hundred images
 
-Budget: 28 timed epochs and 4 for the profiles, 0.1-0.5 s each on an H100-class GPU: about
-10 s of training, under a minute with the captures, the data and the profiler; no timing variant
-starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
+Budget: 36 timed epochs and up to 12 for the profiles, 0.1-1.3 s each on an H100-class GPU:
+about 20 s of training, about a minute with the captures, the data and the profiler; no timing
+variant starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
 nothing there): the quick path only checks that the script and its JSON work.
 """
 
@@ -53,10 +56,10 @@ MODELS = ("janet", "vae_mlp", "conv_same", "unet")
 STEPS = (1, 4, 16)
 EPOCHS = 2
 QUICK_IMAGES = 300
-PROFILED = ("janet", "conv_same")  # one epoch of each under torch.profiler, K=1
+PROFILED = ("janet", "vae_mlp", "conv_same")  # one epoch of each under torch.profiler, K=1
 TOP_KERNELS = 15  # kernels by their GPU time
 TOP_HOST = 8  # host events by their self CPU time: where the per-replay overhead goes
-BUDGET_S = 40.0  # no timing variant starts after this; gpu_check.sh stops the script at 60 s
+BUDGET_S = 50.0  # no timing variant starts after this; gpu_check.sh stops the script at 90 s
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,22 @@ class Variant:
     case: str  # bench.speed's case name
     steps_per_replay: int
     cudnn_benchmark: bool
+    nchw: bool = False  # contiguous tensors instead of aecore.train's channels-last
 
 
 def variants(names: tuple[str, ...] = MODELS) -> list[Variant]:
-    """Every K with cudnn.benchmark off, then (convolutional models) K=1 with it on: last, so
-    the algorithms it picks cannot leak into the runs with it off."""
+    """Every K with cudnn.benchmark off, then (convolutional models, K=1) NCHW, and
+    cudnn.benchmark on without and with it: last, so the algorithms it picks cannot leak into the
+    runs with it off."""
     out = []
     for name in names:
         out += [Variant(name, k, False) for k in STEPS]
         if _case(name).config.model in speed.CONV:
-            out.append(Variant(name, 1, True))
+            out += [
+                Variant(name, 1, False, True),
+                Variant(name, 1, True),
+                Variant(name, 1, True, True),
+            ]
     return out
 
 
@@ -94,10 +103,19 @@ class _Run:
     eager when asked, off CUDA, or where the capture is refused (`reason` says why)."""
 
     def __init__(
-        self, cfg: TrainConfig, ds, device: torch.device, k: int, eager: bool = False
+        self,
+        cfg: TrainConfig,
+        ds,
+        device: torch.device,
+        k: int,
+        eager: bool = False,
+        nchw: bool = False,
     ) -> None:
         self.cfg, self.device = cfg, device
         self.model, self.train_x, _ = train._prepare(cfg, ds, device)
+        if nchw:
+            self.model = self.model.to(memory_format=torch.contiguous_format)
+            self.train_x = self.train_x.contiguous()
         self.gens = train._Generators(cfg, device)
         t0 = time.perf_counter()
         self.step, self.reason = (
@@ -137,7 +155,7 @@ def measure(variant: Variant, cfg: TrainConfig, ds, device: torch.device) -> dic
     before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = variant.cudnn_benchmark
     try:
-        run = _Run(cfg, ds, device, variant.steps_per_replay)
+        run = _Run(cfg, ds, device, variant.steps_per_replay, nchw=variant.nchw)
         seconds, loss = [], float("nan")
         for _ in range(EPOCHS):
             s, loss = run.epoch()
@@ -248,7 +266,8 @@ def print_table(rows: list[dict]) -> None:
 
 def _variant_label(row: dict) -> str:
     bench_on = ", cudnn.bench" if row["cudnn_benchmark"] else ""
-    return f"K={row['steps_per_replay']}{bench_on}"
+    nchw = ", NCHW" if row.get("nchw") else ""
+    return f"K={row['steps_per_replay']}{nchw}{bench_on}"
 
 
 def print_profile(p: dict, case: str) -> None:
@@ -391,6 +410,7 @@ def _row_of(v: Variant) -> dict:
         "case": v.case,
         "steps_per_replay": v.steps_per_replay,
         "cudnn_benchmark": v.cudnn_benchmark,
+        "nchw": v.nchw,
     }
 
 

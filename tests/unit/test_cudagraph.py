@@ -108,7 +108,7 @@ def test_the_replay_plan_chunks_then_singles_then_the_tail():
     assert cudagraph.replay_plan(0, 128, 4) == []
     with pytest.raises(ValueError, match="positive"):
         cudagraph.replay_plan(100, 128, 0)
-    assert cudagraph.STEPS_PER_REPLAY == 1  # K > 1 stays off until a GPU has measured it
+    assert cudagraph.STEPS_PER_REPLAY == 1  # K > 1 gained 2-3% on an H200: not the default
 
 
 def _fake_step(k: int, batch: int) -> cudagraph.GraphStep:
@@ -144,6 +144,66 @@ def test_a_stop_is_checked_before_each_replay():
     stop_after_two = lambda: len(step.replays) >= 2  # noqa: E731
     assert step.epoch(torch.arange(20), stop_after_two, lambda f: None, torch.zeros(10)) is None
     assert [s for _, s in step.replays] == [4, 4]
+
+
+# -- the optimizer over one flat buffer, on any machine ------------------------------------------
+
+
+def _conv_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(CFG, model="conv_same", latent=32)
+    return build_model(cfg, (1, 8, 8)).to(memory_format=torch.channels_last)
+
+
+def test_flat_parameters_keep_values_and_layout_in_one_buffer():
+    model = _conv_model()
+    before = {k: (v.detach().clone(), v.stride()) for k, v in model.named_parameters()}
+    flat, grad = cudagraph.flat_parameters(model)
+    assert len(flat) == len(grad) == sum(v.numel() for v, _ in before.values())
+    assert not grad.any()
+    base, end = flat.data_ptr(), flat.data_ptr() + flat.numel() * flat.element_size()
+    for name, p in model.named_parameters():
+        value, stride = before[name]
+        assert torch.equal(p, value) and p.stride() == stride  # channels-last weights stay so
+        assert base <= p.data_ptr() < end and p.grad.untyped_storage().data_ptr() == grad.data_ptr()
+    flat.zero_()  # one buffer: the parameters are its views
+    assert all(not p.any() for p in model.parameters())
+
+
+def test_shards_cover_the_buffer_in_at_most_36_equal_slices():
+    for n, count in [(241_314, 36), (688_884, 36), (3265, 4), (500, 1)]:
+        flat, grad = torch.arange(float(n)), torch.zeros(n)
+        shards = cudagraph.adam_shards(flat, grad)
+        assert len(shards) == count and torch.equal(torch.cat(shards), flat)
+        assert all(s.is_leaf and s.requires_grad and s.grad.shape == s.shape for s in shards)
+        shards[0].detach().add_(1)  # slices of the buffer, not copies
+        assert flat[0] == 1
+
+
+def test_adam_over_the_shards_trains_as_adam_over_the_parameters():
+    """The same fused Adam per value: five steps give the same weights, bit for bit, as
+    aecore.train's optimizer over the model's own tensors (channels-last convs included)."""
+    cfg = dataclasses.replace(CFG, model="conv_same", latent=32, lr=0.01)
+    plain, sharded = _conv_model(), _conv_model()
+    flat, grad = cudagraph.flat_parameters(sharded)
+    opts = [
+        train.make_optimizer(cfg, plain),
+        cudagraph.graph_optimizer(cfg, cudagraph.adam_shards(flat, grad)),
+    ]
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    for _ in range(5):
+        for model, opt in zip((plain, sharded), opts, strict=True):
+            if model is plain:
+                opt.zero_grad(set_to_none=True)
+            else:
+                grad.zero_()
+            model.loss_terms(x, x, "mse", None)["loss"].backward()
+            opt.step()
+    for (name, a), b in zip(plain.named_parameters(), sharded.parameters(), strict=True):
+        assert torch.equal(a, b), name
+    assert not torch.equal(
+        plain.state_dict()["encoder.0.weight"], _conv_model().state_dict()["encoder.0.weight"]
+    )
 
 
 # -- captured, on a GPU -------------------------------------------------------------------------

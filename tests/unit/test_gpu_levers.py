@@ -14,13 +14,15 @@ import torch
 from bench import gpu_levers, speed
 
 
-def test_every_k_then_cudnn_benchmark_last_for_the_conv_models():
+def test_every_k_then_nchw_then_cudnn_benchmark_last_for_the_conv_models():
     chosen = gpu_levers.variants()
     assert list(dict.fromkeys(v.case for v in chosen)) == list(gpu_levers.MODELS)
+    every_k = [(1, False, False), (4, False, False), (16, False, False)]
+    conv_only = [(1, False, True), (1, True, False), (1, True, True)]  # (K, cudnn.benchmark, NCHW)
     for name in gpu_levers.MODELS:
-        mine = [(v.steps_per_replay, v.cudnn_benchmark) for v in chosen if v.case == name]
+        mine = [(v.steps_per_replay, v.cudnn_benchmark, v.nchw) for v in chosen if v.case == name]
         conv = gpu_levers._case(name).config.model in speed.CONV
-        assert mine == [(1, False), (4, False), (16, False)] + ([(1, True)] if conv else [])
+        assert mine == every_k + (conv_only if conv else [])
     assert {n for n in gpu_levers.MODELS if gpu_levers._case(n).config.model in speed.CONV} == {
         "conv_same",
         "unet",
@@ -42,14 +44,17 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
     saved = json.loads(out.read_text())
     assert saved["quick"] is True and saved["epochs"] == gpu_levers.EPOCHS == 2
     rows = saved["rows"]
-    assert [(r["case"], r["steps_per_replay"], r["cudnn_benchmark"]) for r in rows] == [
-        ("janet", 1, False),
-        ("janet", 4, False),
-        ("janet", 16, False),
-        ("conv_same", 1, False),
-        ("conv_same", 4, False),
-        ("conv_same", 16, False),
-        ("conv_same", 1, True),
+    labels = [(r["case"], r["steps_per_replay"], r["cudnn_benchmark"], r["nchw"]) for r in rows]
+    assert labels == [
+        ("janet", 1, False, False),
+        ("janet", 4, False, False),
+        ("janet", 16, False, False),
+        ("conv_same", 1, False, False),
+        ("conv_same", 4, False, False),
+        ("conv_same", 16, False, False),
+        ("conv_same", 1, False, True),
+        ("conv_same", 1, True, False),
+        ("conv_same", 1, True, True),
     ]
     for r in rows:
         assert r["mode"] == "eager" and "cpu" in r["reason"] and r["capture_s"] == 0.0
@@ -57,8 +62,11 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
         assert r["s_per_epoch"] == r["epoch_seconds"][-1] > 0
         assert math.isfinite(r["final_train_loss"])
     for case in ("janet", "conv_same"):  # eager with the same seed: K changes nothing here
-        losses = {r["final_train_loss"] for r in rows if r["case"] == case}
+        losses = {r["final_train_loss"] for r in rows if r["case"] == case and not r["nchw"]}
         assert len(losses) == 1
+        # NCHW: other convolution kernels, the same arithmetic up to rounding
+        for r in (r for r in rows if r["case"] == case and r["nchw"]):
+            assert r["final_train_loss"] == pytest.approx(next(iter(losses)), rel=1e-5)
     assert set(saved["profiles"]) == {"janet", "conv_same"}
     for name, p in saved["profiles"].items():
         assert p["case"] == name and p["mode"] == "eager" and p["steps_per_replay"] == 1
