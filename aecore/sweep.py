@@ -17,6 +17,7 @@ from aecore.checkpoints import Checkpoint
 from aecore.config import TrainConfig
 from aecore.data import DATASETS, ImageDataset, to_float
 from aecore.evaluate import pca_for, reconstruct
+from aecore.latent import encode_all
 from aecore.metrics import mse
 
 LATENTS = (1, 2, 8, 32)
@@ -42,18 +43,30 @@ class SweepPoint:
     latent: int
     pca_mse: float  # test MSE per pixel of PCA with `latent` components (clipped to [0, 1])
     ae_mse: float | None  # the dense AE's test MSE per pixel; None while it is not trained
+    # The AE's code units that are 0 for every test image (a ReLU unit whose hyperplane has all
+    # the images on its dark side): the code really has latent - dead_units numbers.
+    dead_units: int | None = None
 
 
 def sweep_points(ds: ImageDataset, runs: Mapping[int, Checkpoint | None]) -> list[SweepPoint]:
     """Test MSE per pixel on the whole (clean) test set for every latent size in `runs`: PCA
-    always (fitted on the clean training images, cached per process), the AE where trained."""
+    always (fitted on the clean training images, cached per process), the AE where trained,
+    with its dead code units."""
     clean = to_float(ds.test_images)
     points = []
     for k, ckpt in sorted(runs.items()):
         pca = float(mse(pca_reconstruct(_pca(ds, k, max(runs)), clean), clean).mean())
-        ae = None if ckpt is None else ckpt.metrics.get("test_mse")
-        points.append(SweepPoint(k, pca, ae))
+        if ckpt is None:
+            points.append(SweepPoint(k, pca, None))
+            continue
+        dead = dead_units(encode_all(ckpt.model, clean))
+        points.append(SweepPoint(k, pca, ckpt.metrics.get("test_mse"), dead))
     return points
+
+
+def dead_units(codes: torch.Tensor) -> int:
+    """How many code units (columns of codes, one row per image) are 0 for every image."""
+    return int((codes.abs().amax(dim=0) == 0).sum())
 
 
 def sweep_rows(

@@ -14,6 +14,7 @@ from aecore.config import TrainConfig
 from aecore.data import ImageDataset, load_dataset, to_float
 from aecore.evaluate import corrupted_test_set, evaluate, pca_for, reconstruct
 from aecore.latent import encode_all, manifold_grid, samples
+from aecore.sweep import dead_units
 from experiments.figures import line_chart, save_grid, save_rows
 from experiments.report import Context, Section, fmt, image, minutes, table, winners
 
@@ -132,13 +133,15 @@ def latent_sizes(ctx: Context) -> Section:
         ckpt = ctx.fit(ctx.bundled(f"dense{k}_mnist"))
         m = evaluate(ckpt.model, ds, "none", 0.0, "mse", limit=ctx.test_limit)
         diff = m["test_mse"] - m["test_mse_pca"]
-        rows.append([k, fmt(m["test_mse_pca"], 4), fmt(m["test_mse"], 4), f"{diff:+.4f}"])
+        dead = dead_units(encode_all(ckpt.model, to_float(ds.test_images[: ctx.test_limit])))
+        row = [k, fmt(m["test_mse_pca"], 4), fmt(m["test_mse"], 4), f"{diff:+.4f}", dead]
+        rows.append(row)
         fig_rows += [
             (f"dense {k}", reconstruct(ckpt.model, clean)),
             (f"PCA {k}", pca_reconstruct(pca_for(ds, k), clean)),
         ]
     save_rows(fig_rows, ctx.figure("e2_latent_sizes.png"), scale=1)
-    losses = [r[0] for r in rows if r[-1].startswith("+")]
+    losses = [r[0] for r in rows if r[3].startswith("+")]
     verdict = (
         f"The shallow AE loses to PCA at latent {', '.join(map(str, losses))}."
         if losses
@@ -154,14 +157,16 @@ def latent_sizes(ctx: Context) -> Section:
 with per-pixel MSE ({ckpt.config.epochs} epochs). PCA: fitted on the clean training set,
 reconstruction clipped to [0, 1]. Test MSE per pixel:
 
-{table(["latent k", "PCA MSE", "dense AE MSE", "AE - PCA"], rows)}
+{table(["latent k", "PCA MSE", "dense AE MSE", "AE - PCA", "dead code units"], rows)}
 
 {verdict} Why a shallow AE cannot do much better than PCA: with one layer each way it is close
 to a linear projection and back, and the best linear projection for MSE *is* PCA (Baldi &
 Hornik 1989); the sigmoid output helps a little by keeping pixels in [0, 1]. The ReLU on its
 code costs it: a code unit is 0 for every image on one side of its hyperplane, so it carries
-less than a principal component does, and a unit that is 0 for all images is lost altogether.
-A deeper, properly nonlinear AE is in section 10.
+less than a principal component does, and a unit that is 0 for all images is lost altogether
+(the last column: code units that are 0 for every test image; such a unit died in training, its
+hyperplane pushed past every image, and no gradient reaches it again). A deeper, properly
+nonlinear AE is in section 10.
 
 {image("e2_latent_sizes.png", "reconstructions per latent size, AE and PCA")}"""
     return Section(2, "Latent size: dense AE against PCA (MNIST)", body, verdict)

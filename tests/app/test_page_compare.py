@@ -56,6 +56,7 @@ def test_the_sweep_shows_pca_alone_then_trains_the_missing_sizes(own_runs, monke
     assert "No autoencoder of the sweep is trained yet" in texts(at.markdown)
     assert list(sweep_table(at).index) == [1, 2, 8, 32]
     assert set(sweep_table(at)["dense AE MSE"]) == {"not trained"}
+    assert set(sweep_table(at)["dead units"]) == {"-"}
     assert {c.key for c in at.get("plotly_chart")} >= {"sweep_chart", "sweep_grid"}
     assert "loses to PCA" in texts(at.markdown)  # the honest explanation is always there
 
@@ -64,6 +65,9 @@ def test_the_sweep_shows_pca_alone_then_trains_the_missing_sizes(own_runs, monke
     rerun_until(at, lambda at: "not trained" not in set(sweep_table(at)["dense AE MSE"]))
     assert "The shallow AE" in texts(at.markdown)
     assert not [b for b in at.button if b.key == "sweep_train_digits"]
+    for k, dead in sweep_table(at)["dead units"].items():  # "d of k", counted per run
+        count, of = dead.split(" of ")
+        assert int(of) == k and 0 <= int(count) <= k
 
 
 def test_the_sweep_on_mnist_uses_the_bundled_runs(tmp_path, monkeypatch, real_data):
@@ -79,6 +83,8 @@ def test_the_sweep_on_mnist_uses_the_bundled_runs(tmp_path, monkeypatch, real_da
     if real_data:  # experiments/RESULTS.md, section 2
         verdict = "The shallow AE loses to PCA at k = 1, 2, 8 and beats PCA at k = 32"
         assert verdict in texts(at.markdown)
+        # The bundled ReLU codes: units that are 0 for every test image (RESULTS.md, section 2)
+        assert list(sweep_table(at)["dead units"]) == ["0 of 1", "1 of 2", "4 of 8", "7 of 32"]
 
 
 def test_the_classifier_view_trains_a_digits_classifier_at_once(own_runs):

@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+import torch
 
 from aecore import pretrain, sweep
 from aecore.checkpoints import find_checkpoint, load_checkpoint
@@ -58,3 +59,21 @@ def test_verdict_wording():
     assert sweep.verdict([P(1, 0.1, 0.2), P(2, 0.1, 0.3)]) == (
         "The shallow AE loses to PCA at k = 1, 2 (test MSE)."
     )
+
+
+def test_dead_units_are_the_code_columns_zero_for_every_image():
+    codes = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 2.0, -0.0], [0.0, 3.0, 0.0, 0.0]])
+    assert sweep.dead_units(codes) == 2  # columns 0 and 3; a unit 0 for some images is alive
+    assert sweep.dead_units(torch.zeros(5, 3)) == 3 and sweep.dead_units(torch.ones(5, 3)) == 0
+
+
+def test_a_trained_point_counts_its_dead_units(tmp_path):
+    ds = load_dataset("digits")
+    ckpt = train_and_save(
+        dataclasses.replace(sweep.sweep_config("digits", 8), epochs=2), out_dir=tmp_path
+    )
+    with torch.no_grad():  # kill code units 0 and 5: their ReLU input below 0 for every image
+        ckpt.model.encoder[1].weight[[0, 5]] = 0.0
+        ckpt.model.encoder[1].bias[[0, 5]] = -1.0
+    (point,) = sweep.sweep_points(ds, {8: ckpt})
+    assert point.dead_units >= 2 and point.ae_mse == ckpt.metrics["test_mse"]
