@@ -126,8 +126,11 @@ def train_codes(ckpt: Checkpoint) -> tuple[torch.Tensor, torch.Tensor]:
     return latent.encode_all(ckpt.model, images), ds.train_labels[: len(images)]
 
 
-CANVAS_PX = 280  # 10x a 28x28 image: the stroke below is about 2 of its pixels wide
-STROKE_PX = 20
+# 9x a 28x28 image, the stroke about 2 of its pixels wide. No wider: on a 1024x768 projector with
+# the sidebar open, the Draw page's half of the main column is about 270 px (a 280 px canvas was
+# cut off on the right).
+CANVAS_PX = 252
+STROKE_PX = 18
 
 
 def canvas_pixels(key: str) -> np.ndarray | None:

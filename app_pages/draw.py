@@ -29,7 +29,7 @@ ckpt = explore.pick_run(
 )
 cfg = ckpt.config
 
-left, right = st.columns([2, 3])
+left, right = st.columns(2)  # the canvas needs half the width at 1024 px (_explore.CANVAS_PX)
 with left:
     corruption = st.selectbox(
         "Corruption",
@@ -46,8 +46,10 @@ with left:
         key=f"draw_level_{corruption}",
         start=cfg.level if corruption == cfg.corruption else default,
     )
-    st.caption("Draw below; undo, redo and clear are in the canvas's toolbar.")
+    # The canvas's toolbar floats over the 32 px above it: room for it, and the caption below.
+    st.space(32)
     pixels = explore.canvas_pixels("draw_canvas")
+    st.caption("Undo, redo and clear are in the toolbar above the canvas (under the pointer).")
 
 with right:
     try:

@@ -69,3 +69,22 @@ def test_decode_an_empty_spot_then_draw_a_digit(page: Page, app_url, artifacts):
     assert page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(artifacts / "journey_draw.png"))
     assert not outside, outside[:5]
+
+
+def test_the_whole_canvas_and_its_toolbar_fit_a_1024x768_projector(page: Page, app_url):
+    """With the sidebar open, the canvas's column is about 270 px wide there: the canvas is not
+    cut off, and its toolbar (shown above it under the pointer) covers no other widget."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto(f"{app_url}/draw")
+    wait_for_app(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    expect(canvas).to_be_visible()
+    box = canvas.bounding_box()
+    shown = page.get_by_test_id("stBidiComponentIsolated").first.bounding_box()
+    assert box["width"] == box["height"] and shown["width"] >= box["width"]  # nothing cut off
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    undo = page.get_by_role("button", name=re.compile("undo", re.I)).first
+    expect(undo).to_be_visible()
+    corruption = page.get_by_test_id("stSelectbox").filter(has_text="Corruption").first
+    above = corruption.bounding_box()
+    assert undo.bounding_box()["y"] >= above["y"] + above["height"]  # below the selectbox
