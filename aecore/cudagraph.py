@@ -135,7 +135,10 @@ def flat_parameters(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]
     offset = 0
     with torch.no_grad():
         for p in params:
-            # Dense parameters (contiguous or channels-last) fill exactly numel() slots.
+            # A dense layout (contiguous or channels-last) fills exactly numel() slots; any other
+            # (none of aecore's models has one) is made contiguous first.
+            if not (p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last)):
+                p.data = p.data.contiguous()
             view = flat.as_strided(p.shape, p.stride(), offset)
             view.copy_(p)
             p.data = view

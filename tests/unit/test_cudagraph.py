@@ -170,6 +170,16 @@ def test_flat_parameters_keep_values_and_layout_in_one_buffer():
     assert all(not p.any() for p in model.parameters())
 
 
+def test_a_parameter_with_gaps_in_its_layout_is_made_contiguous_first():
+    model = torch.nn.Linear(4, 3)
+    with torch.no_grad():
+        model.weight.data = torch.arange(24.0).view(3, 8)[:, ::2]  # every other column
+    value = model.weight.detach().clone()
+    flat, _ = cudagraph.flat_parameters(model)
+    assert torch.equal(model.weight, value) and model.weight.is_contiguous()
+    assert len(flat) == 12 + 3 and torch.equal(flat[:12], value.flatten())
+
+
 def test_shards_cover_the_buffer_in_at_most_36_equal_slices():
     for n, count in [(241_314, 36), (688_884, 36), (3265, 4), (500, 1)]:
         flat, grad = torch.arange(float(n)), torch.zeros(n)
