@@ -23,8 +23,8 @@ Hornik 1989). A dense AE with one layer each way is close to linear, so it canno
 and its ReLU code costs it: a code unit is 0 for every image on one side of its hyperplane, so it
 carries less than a principal component, and a unit that is 0 for all images is lost (the table
 counts them: on MNIST 1 of 2, 4 of 8 and 7 of 32). On MNIST it loses to PCA at k = 1, 2 and 8 and
-only wins at 32 (as in this lab's own experiments). To beat
-PCA at every size, an AE needs depth: the Learn page's *Deep* kind does."""
+only wins at 32 (as in this lab's own experiments). To beat PCA at every size, an AE needs depth:
+the Learn page's *Deep* kind does."""
 
 
 def show(dataset: str) -> None:
