@@ -8,6 +8,7 @@ import streamlit as st
 
 import aecore  # noqa: F401  (before any page imports torch: it sets OpenMP's wait policy)
 from aecore.gate import page_gate
+from app_pages import _nav
 
 # aecore logs each training run, eviction and refused checkpoint at INFO: the server log keeps them.
 logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,5 +53,10 @@ def keep_runs_alive() -> None:
 
 
 keep_runs_alive()
+page = st.navigation(pages, position="hidden")  # the menu is app_pages/_nav.py's: one Back per page
+_nav.start(pages)
 with page_gate():  # 2 page runs compute at once, so the server thread gets the GIL (gate.py)
-    st.navigation(pages).run()
+    try:
+        page.run()
+    finally:
+        _nav.stop()

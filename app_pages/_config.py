@@ -35,6 +35,7 @@ from aecore.corruptions import CORRUPTIONS, has_level
 from aecore.data import DATASETS, available_offline
 from aecore.models import MODELS, REGULARIZERS, has_weight, is_variational
 from aecore.presets import DEFAULT_KIND, preset_config
+from app_pages import _nav
 
 PREFIX = "cfg_"  # widget keys of the configuration sidebar: cfg_dataset, cfg_model, ...
 VALUES = "_cfg_values"  # the session's configuration (raw values, hidden fields too)
@@ -231,6 +232,7 @@ def _write_query(cfg: TrainConfig) -> None:
     changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
     if changed:  # one update, one browser history entry (each assignment would add one)
         st.query_params.update(changed)
+        _nav.refresh()  # the menu's links carry the new settings
     st.session_state[WRITTEN] = wanted
 
 

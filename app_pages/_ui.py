@@ -314,10 +314,11 @@ def run_label(cfg: TrainConfig) -> str:
 
 
 def page_link(page: str, label: str, icon: str | None = None) -> None:
-    """st.page_link, or plain text when the page is run on its own (AppTest runs one page file
-    without the router, so no other page is registered)."""
+    """st.page_link carrying the URL's settings (one browser history entry, as the sidebar's
+    menu: app_pages/_nav.py), or plain text when the page is run on its own (AppTest runs one page
+    file without the router, so no other page is registered)."""
     try:
-        st.page_link(page, label=label, icon=icon)
+        st.page_link(page, label=label, icon=icon, query_params=st.query_params.to_dict())
     except StreamlitPageNotFoundError:
         st.markdown(f"**{label}** (open it from the sidebar)")
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.serving import free_port, wait_healthy  # noqa: F401  (re-exported for the tests)
 
@@ -85,6 +85,11 @@ def browser_context_args(browser_context_args):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def menu_link(page: Page, name: str) -> Locator:
+    """The sidebar menu's link to a page (app_pages/_nav.py draws the menu)."""
+    return page.get_by_test_id("stSidebar").get_by_role("link", name=name, exact=True)
 
 
 def wait_for_app(page: Page, timeout: float = 90_000) -> None:

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import menu_link, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,7 @@ def test_train_a_tiny_configuration_through_the_ui(page: Page, app_url, artifact
     """Opens Train with a tiny config from the URL, clicks Train, sees metrics and the grid."""
     page.goto(f"{app_url}/train?{TINY}")
     wait_for_app(page)
-    expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
+    expect(menu_link(page, "Denoise")).to_be_visible()  # the sidebar's menu
     page.get_by_role("button", name=re.compile("^.*Train$")).click()
     expect(page.get_by_text("Original, corrupted and reconstructed test images")).to_be_visible(
         timeout=180_000

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import menu_link, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -38,8 +38,7 @@ def test_guess_train_and_see_the_guess_on_the_board(page: Page, app_url, artifac
     expect(page.get_by_text(re.compile("^Done"))).to_be_visible(timeout=180_000)
     wait_for_app(page)
 
-    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name="Class board", exact=True)
-    link.click()
+    menu_link(page, "Class board").click()
     wait_for_app(page)
     expect(page.get_by_role("heading", name="Class board")).to_be_visible()
     # The board opens at the task of the run just trained.

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import wait_for_app
+from tests.browser.conftest import menu_link, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -36,9 +36,27 @@ def url_settings(page: Page) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
 
 
+# The path each menu entry opens (streamlit_app.py's pages; Home is the default page, at "/").
+# Not read from the links: Streamlit writes their hrefs relative, and Home's ("?query") resolves
+# against the page it is on.
+PATHS = {
+    "Home": "/",
+    "Train": "/train",
+    "Denoise": "/denoise",
+    "Latent space": "/latent",
+    "Compare runs": "/compare",
+    "Decode any point": "/explore",
+    "Draw a digit": "/draw",
+    "β in the VAE": "/beta",
+    "Anomaly detection": "/anomaly",
+    "Class board": "/board",
+    "Seven kinds of autoencoder": "/learn",
+}
+
+
 def click_sidebar(page: Page, name: str) -> None:
-    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True)
-    target = urlparse(link.get_attribute("href")).path
+    link = menu_link(page, name)
+    target = PATHS[name]
     link.click()
     # The new page's path first: until then the old page's elements still answer the checks.
     page.wait_for_url(lambda url: urlparse(url).path == target, timeout=60_000)
@@ -76,21 +94,24 @@ def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, a
         if name in SIDEBAR_PAGES:
             assert_settings(page, key, LINK, f"{' > '.join(visited)}")
     page.screenshot(path=str(artifacts / "journey_walk.png"), full_page=True)
-    # Back through the whole history (a page switch adds two entries: the page, then its
-    # settings), then forward again: every page with a sidebar still shows the same run.
+    # Back through the whole walk, one press per page switch (the menu's links carry the
+    # settings: one history entry per switch), then forward again: every page lands in order
+    # and every page with a sidebar still shows the same run.
+    paths = [PATHS[name] for name in walk]
     landed = []
-    for step in ["back"] * 2 * len(walk) + ["forward"] * 4:
-        page.go_back() if step == "back" else page.go_forward()  # same-document: returns None
-        if not page.url.startswith(app_url):  # back past the first page: return to the app
-            page.go_forward()
+    for _ in walk[:-1]:
+        page.go_back()  # same-document navigation: returns None
         wait_for_app(page)
         landed.append(urlparse(page.url).path)
         if page.get_by_text(re.compile(r"^Run key")).count():
-            # Back onto a page's first entry (no query yet), the page's rerun writes the
-            # settings again; on a loaded machine that lands a moment after the page shows.
-            expect(page).to_have_url(re.compile(r"[?&]dataset="), timeout=30_000)
-            assert_settings(page, key, LINK, f"{step} to {page.url}")
-    assert {"/train", "/denoise", "/latent"} <= set(landed)
+            assert_settings(page, key, LINK, f"back to {page.url}")
+    assert landed == paths[-2::-1], "one Back press per page switch, in order"
+    for target in paths[1:4]:
+        page.go_forward()
+        wait_for_app(page)
+        assert urlparse(page.url).path == target
+        if page.get_by_text(re.compile(r"^Run key")).count():
+            assert_settings(page, key, LINK, f"forward to {page.url}")
     assert not outside, outside[:5]
 
 
