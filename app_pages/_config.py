@@ -232,8 +232,8 @@ def _write_query(cfg: TrainConfig) -> None:
     changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
     if changed:  # one update, one browser history entry (each assignment would add one)
         st.query_params.update(changed)
-        _nav.refresh()  # the menu's links carry the new settings
     st.session_state[WRITTEN] = wanted
+    _nav.carry(wanted)  # the sidebar menu's links carry these settings
 
 
 def open_config(cfg: TrainConfig) -> None:

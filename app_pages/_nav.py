@@ -1,17 +1,18 @@
-"""The page menu in the sidebar: links that carry the configuration in their URL.
+"""The page menu in the sidebar: links that carry the session's settings in their URL.
 
-Streamlit's own menu opens a page without the URL's query; the page then writes the configuration
+Streamlit's own menu opens a page without the URL's query; the page then writes the settings
 back into the URL, a second browser history entry, so Back needed two presses per page. These
-links open the page with the configuration already in the URL: one entry, one press.
+links open the page with the settings already in the URL: one entry, one press.
 
-The links are drawn before the page runs (the menu is there while a page computes, and also when
-it ends early with st.stop()), with the URL's configuration at that moment. A page that changes the
-configuration in its run (an edit in the sidebar) writes the new URL in _config._write_query,
-which calls `refresh()`: the same links, drawn again with the new query. A stale link would reopen
-the old configuration and undo the edit.
+The links carry what _config._write_query last wrote for this session (a validated TrainConfig
+as strings), never the URL's own query: a link with junk or oversized values is not copied into
+every menu entry. They are drawn before the page runs (the menu is there while a page computes,
+and also when it ends early with st.stop()); a page that writes new settings in its run (an edit
+in the sidebar) calls `carry`, which draws them again. A stale link would reopen the old settings
+and undo the edit.
 
 The placeholder lives in a thread-local: each session's script runs in a thread of its own, and a
-run sets it before the page and reads it while the page runs.
+run sets it before the page and clears it after.
 """
 
 from __future__ import annotations
@@ -22,29 +23,33 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+QUERY = "_nav_query"  # session key: the settings the links carry
 _run = threading.local()
 
 
 def start(pages: Mapping[str, Sequence[StreamlitPage]]) -> None:
     """Make this run's menu at the top of the sidebar and draw it."""
     _run.pages, _run.placeholder = pages, st.sidebar.empty()
-    refresh()
+    _draw(st.session_state.get(QUERY, {}))
 
 
-def refresh() -> None:
-    """Draw this run's menu again with the URL's query as it is now; nothing outside the router
-    (a page run on its own, as the app tests do)."""
-    placeholder = getattr(_run, "placeholder", None)
-    if placeholder is None:
-        return
-    query = st.query_params.to_dict()
-    with placeholder.container():
-        for section, pages in _run.pages.items():
-            st.caption(section)
-            for page in pages:
-                st.page_link(page, query_params=query)
+def carry(query: Mapping[str, str]) -> None:
+    """The links carry `query` from now on; this run's menu is drawn again if it changed. Outside
+    the router (a page run on its own, as the app tests do) only the session remembers it."""
+    st.session_state[QUERY] = dict(query)
+    if getattr(_run, "placeholder", None) is not None and _run.drawn != query:
+        _draw(query)
 
 
 def stop() -> None:
     """The run is over: a later run on this thread starts from nothing."""
     _run.placeholder = None
+
+
+def _draw(query: Mapping[str, str]) -> None:
+    _run.drawn = dict(query)
+    with _run.placeholder.container():
+        for section, pages in _run.pages.items():
+            st.caption(section)
+            for page in pages:
+                st.page_link(page, query_params=_run.drawn)

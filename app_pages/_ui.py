@@ -36,6 +36,7 @@ from aecore.jobs import BytesLRU, JobManager, model_bytes
 from aecore.models import build_model, count_params, summary
 from aecore.pretrain import bundled_names, read_manifest
 from aecore.runindex import RunEntry, list_runs
+from app_pages import _nav
 from app_pages._config import (
     config_sidebar,
     current_values,
@@ -314,11 +315,12 @@ def run_label(cfg: TrainConfig) -> str:
 
 
 def page_link(page: str, label: str, icon: str | None = None) -> None:
-    """st.page_link carrying the URL's settings (one browser history entry, as the sidebar's
+    """st.page_link carrying the session's settings (one browser history entry, as the sidebar's
     menu: app_pages/_nav.py), or plain text when the page is run on its own (AppTest runs one page
     file without the router, so no other page is registered)."""
     try:
-        st.page_link(page, label=label, icon=icon, query_params=st.query_params.to_dict())
+        query = st.session_state.get(_nav.QUERY, {})
+        st.page_link(page, label=label, icon=icon, query_params=query)
     except StreamlitPageNotFoundError:
         st.markdown(f"**{label}** (open it from the sidebar)")
 

@@ -115,6 +115,22 @@ def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, a
     assert not outside, outside[:5]
 
 
+def test_the_menu_carries_the_checked_settings_not_the_links_junk(page: Page, app_url):
+    """A crafted link: an unknown key with markup, a long value, an out-of-range epoch count. The
+    page warns and uses the nearest allowed value; the menu's links carry only the settings as
+    the page checked them, and the next page opens with the same run."""
+    junk = "%3Cscript%3Ealert(1)%3C%2Fscript%3E" + "x" * 3000
+    page.goto(f"{app_url}/train?dataset=digits&model=dense&latent=8&epochs=500&evil={junk}")
+    wait_for_app(page)
+    key = run_key(page)
+    href = menu_link(page, "Denoise").get_attribute("href")
+    assert "evil" not in href and "script" not in href and len(href) < 1000
+    assert parse_qs(urlparse(href).query)["epochs"] == [url_settings(page)["epochs"]] != ["500"]
+    click_sidebar(page, "Denoise")
+    assert run_key(page) == key and "evil" not in page.url
+    assert page.get_by_test_id("stException").count() == 0
+
+
 def test_an_edit_survives_the_next_page_switches(page: Page, app_url):
     page.goto(f"{app_url}/train?dataset=digits&model=dense&latent=8")
     wait_for_app(page)
