@@ -227,13 +227,30 @@ def _as_plain_text(text: str, limit: int = 200) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$])", r"\\\1", text)
 
 
+def as_query(cfg: TrainConfig) -> dict[str, str]:
+    """cfg as a URL's query holds it."""
+    return {k: str(v) for k, v in cfg.to_dict().items()}
+
+
 def _write_query(cfg: TrainConfig) -> None:
-    wanted = {k: str(v) for k, v in cfg.to_dict().items()}
+    wanted = as_query(cfg)
     changed = {k: v for k, v in wanted.items() if st.query_params.get(k) != v}
     if changed:  # one update, one browser history entry (each assignment would add one)
         st.query_params.update(changed)
     st.session_state[WRITTEN] = wanted
     _nav.carry(wanted)  # the sidebar menu's links carry these settings
+
+
+def settings_now() -> dict[str, str] | None:
+    """The session's configuration as the URL would hold it; None if it is not valid."""
+    try:
+        cfg = TrainConfig.from_dict(current_values())
+    except ValueError:
+        return None
+    return as_query(cfg)
+
+
+_nav.settings_now = settings_now  # for the menu, which must not import this module (torch)
 
 
 def open_config(cfg: TrainConfig) -> None:

@@ -18,12 +18,15 @@ run sets it before the page and clears it after.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 QUERY = "_nav_query"  # session key: the settings the links carry
+# The session's checked settings as strings, or None: set by app_pages._config when it loads. The
+# menu cannot import it itself (it needs torch, and Home's first picture must not wait for it).
+settings_now: Callable[[], dict[str, str] | None] | None = None
 _run = threading.local()
 
 
@@ -42,7 +45,13 @@ def carry(query: Mapping[str, str]) -> None:
 
 
 def stop() -> None:
-    """The run is over: a later run on this thread starts from nothing."""
+    """The run is over: a later run on this thread starts from nothing. A session whose pages
+    wrote no settings yet (it opened Home or Learn first) gets the ones it would see, defaults or
+    a link's, so that its first page switch is one history entry too."""
+    if QUERY not in st.session_state and settings_now is not None:
+        query = settings_now()
+        if query is not None:
+            carry(query)
     _run.placeholder = None
 
 

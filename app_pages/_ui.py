@@ -38,6 +38,7 @@ from aecore.pretrain import bundled_names, read_manifest
 from aecore.runindex import RunEntry, list_runs
 from app_pages import _nav
 from app_pages._config import (
+    as_query,
     config_sidebar,
     current_values,
     default_config,
@@ -327,7 +328,7 @@ def page_link(page: str, label: str, icon: str | None = None) -> None:
 
 def switch_page(page: str, cfg: TrainConfig) -> None:
     """Open `page` with cfg in its URL; run on its own (AppTest), only the URL changes."""
-    query = {k: str(v) for k, v in cfg.to_dict().items()}
+    query = as_query(cfg)
     try:
         st.switch_page(page, query_params=query)
     except StreamlitPageNotFoundError:

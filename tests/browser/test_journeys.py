@@ -115,6 +115,20 @@ def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, a
     assert not outside, outside[:5]
 
 
+def test_a_first_visit_home_then_train_then_back_lands_home(page: Page, app_url):
+    """A new visitor on Home has written no settings yet: the menu still carries the defaults,
+    so the first switch is one history entry and one Back press returns Home."""
+    page.goto(app_url)
+    wait_for_app(page)
+    expect(menu_link(page, "Train")).to_have_attribute("href", re.compile(r"dataset="))
+    click_sidebar(page, "Train")
+    run_key(page)
+    page.go_back()
+    wait_for_app(page)
+    assert urlparse(page.url).path == "/"
+    expect(page.get_by_role("heading", name="Autoencoder lab")).to_be_visible()
+
+
 def test_the_menu_carries_the_checked_settings_not_the_links_junk(page: Page, app_url):
     """A crafted link: an unknown key with markup, a long value, an out-of-range epoch count. The
     page warns and uses the nearest allowed value; the menu's links carry only the settings as
