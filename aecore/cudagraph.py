@@ -197,7 +197,7 @@ class GraphStep:
     def _body(self, idx: torch.Tensor, generator: torch.Generator, loss: torch.Tensor) -> None:
         """The step itself, as eager training runs it (aecore.train._train_epoch); its loss is
         copied into `loss` (a device scalar)."""
-        from aecore.train import augment  # here: aecore.train imports this module
+        from aecore.train import augment, step_autocast  # here: aecore.train imports this module
 
         cfg = self.cfg
         self.grad.zero_()  # in place, one kernel: backward adds into it, Adam reads it
@@ -205,7 +205,8 @@ class GraphStep:
         if cfg.augment:
             clean = augment(clean, generator)
         noisy = _corrupt(cfg, clean, generator)
-        terms = self.model.loss_terms(noisy, clean, cfg.loss, generator)
+        with step_autocast(cfg, clean.device):
+            terms = self.model.loss_terms(noisy, clean, cfg.loss, generator)
         terms["loss"].backward()
         self.opt.step()
         loss.copy_(terms["loss"].detach())

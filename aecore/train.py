@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -64,6 +65,22 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether bfloat16 matrix products run in hardware on `device` (precision "bf16" is faster
+    there): a CUDA GPU that has them, or a CPU with AVX-512 BF16 or AMX as Linux lists its
+    flags. Elsewhere they are emulated and bf16 trains slower than fp32."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def split_indices(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train, validation) index tensors over the training set; the same for every config."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
@@ -90,6 +107,16 @@ def make_optimizer(cfg: TrainConfig, model: Autoencoder) -> torch.optim.Optimize
     # it cuts the optimizer step of vae_mlp from ~4 ms to ~1.5 ms per batch.
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused)
+
+
+def step_autocast(cfg: TrainConfig, device: torch.device) -> torch.autocast:
+    """The arithmetic of one training step's forward pass (backward follows it): for precision
+    "bf16", matrix products and convolutions in bfloat16; the losses cast their inputs back to
+    float32. Entered once per step and without autocast's weight cache: a cache kept open
+    across steps would hand every step the first step's bfloat16 weights (and a CUDA graph
+    needs it off)."""
+    bf16 = cfg.precision == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False)
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, max_degrees: float = 15.0):
@@ -266,7 +293,8 @@ def _train_epoch(
         noisy = corrupt_for_training(
             cfg.corruption, clean, batch_level(cfg, gens.level), gens.noise
         )
-        terms = model.loss_terms(noisy, clean, cfg.loss, gens.noise)
+        with step_autocast(cfg, train_x.device):
+            terms = model.loss_terms(noisy, clean, cfg.loss, gens.noise)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()

@@ -45,7 +45,8 @@ with left:
         f"{len(ds.train_images):,} training images of {ds.shape[1]}x{ds.shape[2]}"
         f"{f', first {cfg.limit_train:,} used' if 0 < cfg.limit_train < n_train else ''}; "
         f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {cfg.optimizer} at lr {cfg.lr:g}, "
-        f"{cfg.loss.upper()} loss."
+        f"{cfg.loss.upper()} loss"
+        f"{', bfloat16 mixed arithmetic' if cfg.precision == 'bf16' else ''}."
     )
     st.metric("Trainable parameters", f"{total_params:,}")
 with right:

@@ -11,6 +11,8 @@ cudagraph.ADAM_SHARDS), and cuDNN's NCHW BatchNorm half of conv_same's (now chan
 - for the convolutional models (K=1): the model and images in NCHW (contiguous) memory format
   instead of aecore.train's channels-last, and torch.backends.cudnn.benchmark on, without and
   with NCHW;
+- K=1 with TrainConfig.precision "bf16" (bfloat16 autocast captured in the graph), for every
+  model: conv_same's step is convolution- and BatchNorm-bound, where bfloat16 halves the bytes;
 - each variant's train loss after its last epoch: equal K variants train the same numbers;
 - a torch.profiler table of one JANet, one vae_mlp and one conv_same epoch (K=1): the top kernels
   by self CUDA time, and the epoch's CPU time against its GPU time (how busy the GPU is).
@@ -68,15 +70,16 @@ class Variant:
     steps_per_replay: int
     cudnn_benchmark: bool
     nchw: bool = False  # contiguous tensors instead of aecore.train's channels-last
+    bf16: bool = False  # TrainConfig.precision "bf16": bfloat16 autocast inside the graph
 
 
 def variants(names: tuple[str, ...] = MODELS) -> list[Variant]:
-    """Every K with cudnn.benchmark off, then (convolutional models, K=1) NCHW, and
+    """Every K with cudnn.benchmark off, K=1 in bf16, then (convolutional models, K=1) NCHW, and
     cudnn.benchmark on without and with it: last, so the algorithms it picks cannot leak into the
     runs with it off."""
     out = []
     for name in names:
-        out += [Variant(name, k, False) for k in STEPS]
+        out += [Variant(name, k, False) for k in STEPS] + [Variant(name, 1, False, bf16=True)]
         if _case(name).config.model in speed.CONV:
             out += [
                 Variant(name, 1, False, True),
@@ -267,7 +270,8 @@ def print_table(rows: list[dict]) -> None:
 def _variant_label(row: dict) -> str:
     bench_on = ", cudnn.bench" if row["cudnn_benchmark"] else ""
     nchw = ", NCHW" if row.get("nchw") else ""
-    return f"K={row['steps_per_replay']}{nchw}{bench_on}"
+    bf16 = ", bf16" if row.get("bf16") else ""
+    return f"K={row['steps_per_replay']}{nchw}{bf16}{bench_on}"
 
 
 def print_profile(p: dict, case: str) -> None:
@@ -375,7 +379,7 @@ def run_all(
     the deadline, gets a row with its error (the others' figures still count)."""
     rows: list[dict] = []
     for v in chosen:
-        cfg = _config(v.case, quick)
+        cfg = replace(_config(v.case, quick), precision="bf16" if v.bf16 else "fp32")
         name = f"{v.case} {_variant_label(_row_of(v))}"
         if time.perf_counter() > deadline:
             rows.append(_row_of(v) | {"error": "skipped: the run's time budget was spent"})
@@ -411,6 +415,7 @@ def _row_of(v: Variant) -> dict:
         "steps_per_replay": v.steps_per_replay,
         "cudnn_benchmark": v.cudnn_benchmark,
         "nchw": v.nchw,
+        "bf16": v.bf16,
     }
 
 

@@ -42,7 +42,7 @@ class VAE(Autoencoder):
         """Negative ELBO per image in nats: summed reconstruction + beta * KL(q(z|x) || N(0, I))
         (beta = 1: the ELBO itself). The code is sampled with `generator` (None: torch's global
         generator)."""
-        mu, logvar = self.posterior(noisy)
+        mu, logvar = (t.float() for t in self.posterior(noisy))  # float32 in bf16 training too
         z = mu + noise_like(mu, generator) * torch.exp(0.5 * logvar)  # reparameterisation
         recon = reconstruction_sum(self.decode_raw(z), clean, loss, self.output) / len(clean)
         # Appendix B: -KL = 1/2 * sum(1 + log sigma^2 - mu^2 - sigma^2)

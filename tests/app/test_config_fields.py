@@ -54,3 +54,30 @@ def test_bad_classes_get_a_message_not_a_traceback(empty_runs):
     at.text_input(key="cfg_classes").input("0-42").run()
     assert not at.exception
     assert any("classes must lie between 0 and 9" in e.value for e in at.sidebar.error)
+
+
+def test_precision_reaches_the_url_and_warns_where_bf16_is_emulated(empty_runs, monkeypatch):
+    import aecore.train
+    from tests.app.conftest import TINY, page
+
+    at = page("train", TINY).run()
+    assert at.query_params["precision"] == "fp32"
+    monkeypatch.setattr(aecore.train, "native_bf16", lambda device: False)
+    at.radio(key="cfg_precision").set_value("bf16").run()
+    assert not at.exception
+    assert at.query_params["precision"] == "bf16"
+    assert any("no bfloat16 arithmetic" in c.value for c in at.sidebar.caption)
+    monkeypatch.setattr(aecore.train, "native_bf16", lambda device: True)
+    at.run()
+    assert not any("no bfloat16 arithmetic" in c.value for c in at.sidebar.caption)
+
+
+def test_a_link_with_a_bad_precision_gets_a_warning(empty_runs):
+    from tests.app.conftest import TINY, page
+
+    at = page("train", TINY)
+    at.query_params["precision"] = "fp8"
+    at.run()
+    assert not at.exception
+    assert at.radio(key="cfg_precision").value == "fp32"
+    assert any("precision" in w.value for w in [*at.warning, *at.sidebar.warning])

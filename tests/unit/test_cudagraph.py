@@ -253,6 +253,7 @@ def _run(cfg: TrainConfig, graphed: bool, stop_after: int | None = None):
     [
         {},
         {"model": "conv_same", "latent": 32},
+        {"model": "conv_same", "latent": 32, "precision": "bf16"},  # autocast captured too
         {"model": "vae_mlp", "corruption": "none", "level": 0.0, "loss": "bce", "latent": 2},
         {"augment": True, "level_sampling": "uniform"},
         {"corruption": "salt_pepper", "level": 0.2},  # 16-bit draws inside the graph

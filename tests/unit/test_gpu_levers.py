@@ -14,13 +14,19 @@ import torch
 from bench import gpu_levers, speed
 
 
-def test_every_k_then_nchw_then_cudnn_benchmark_last_for_the_conv_models():
+def test_every_k_then_bf16_then_nchw_then_cudnn_benchmark_last_for_the_conv_models():
     chosen = gpu_levers.variants()
     assert list(dict.fromkeys(v.case for v in chosen)) == list(gpu_levers.MODELS)
-    every_k = [(1, False, False), (4, False, False), (16, False, False)]
-    conv_only = [(1, False, True), (1, True, False), (1, True, True)]  # (K, cudnn.benchmark, NCHW)
+    # (K, cudnn.benchmark, NCHW, bf16)
+    every_k = [(1, False, False, False), (4, False, False, False), (16, False, False, False)]
+    every_k.append((1, False, False, True))
+    conv_only = [(1, False, True, False), (1, True, False, False), (1, True, True, False)]
     for name in gpu_levers.MODELS:
-        mine = [(v.steps_per_replay, v.cudnn_benchmark, v.nchw) for v in chosen if v.case == name]
+        mine = [
+            (v.steps_per_replay, v.cudnn_benchmark, v.nchw, v.bf16)
+            for v in chosen
+            if v.case == name
+        ]
         conv = gpu_levers._case(name).config.model in speed.CONV
         assert mine == every_k + (conv_only if conv else [])
     assert {n for n in gpu_levers.MODELS if gpu_levers._case(n).config.model in speed.CONV} == {
@@ -44,17 +50,21 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
     saved = json.loads(out.read_text())
     assert saved["quick"] is True and saved["epochs"] == gpu_levers.EPOCHS == 2
     rows = saved["rows"]
-    labels = [(r["case"], r["steps_per_replay"], r["cudnn_benchmark"], r["nchw"]) for r in rows]
+    labels = [
+        (r["case"], r["steps_per_replay"], r["cudnn_benchmark"], r["nchw"], r["bf16"]) for r in rows
+    ]
     assert labels == [
-        ("janet", 1, False, False),
-        ("janet", 4, False, False),
-        ("janet", 16, False, False),
-        ("conv_same", 1, False, False),
-        ("conv_same", 4, False, False),
-        ("conv_same", 16, False, False),
-        ("conv_same", 1, False, True),
-        ("conv_same", 1, True, False),
-        ("conv_same", 1, True, True),
+        ("janet", 1, False, False, False),
+        ("janet", 4, False, False, False),
+        ("janet", 16, False, False, False),
+        ("janet", 1, False, False, True),
+        ("conv_same", 1, False, False, False),
+        ("conv_same", 4, False, False, False),
+        ("conv_same", 16, False, False, False),
+        ("conv_same", 1, False, False, True),
+        ("conv_same", 1, False, True, False),
+        ("conv_same", 1, True, False, False),
+        ("conv_same", 1, True, True, False),
     ]
     for r in rows:
         assert r["mode"] == "eager" and "cpu" in r["reason"] and r["capture_s"] == 0.0
@@ -62,11 +72,14 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
         assert r["s_per_epoch"] == r["epoch_seconds"][-1] > 0
         assert math.isfinite(r["final_train_loss"])
     for case in ("janet", "conv_same"):  # eager with the same seed: K changes nothing here
-        losses = {r["final_train_loss"] for r in rows if r["case"] == case and not r["nchw"]}
+        mine = [r for r in rows if r["case"] == case]
+        losses = {r["final_train_loss"] for r in mine if not r["nchw"] and not r["bf16"]}
         assert len(losses) == 1
         # NCHW: other convolution kernels, the same arithmetic up to rounding
-        for r in (r for r in rows if r["case"] == case and r["nchw"]):
+        for r in (r for r in mine if r["nchw"]):
             assert r["final_train_loss"] == pytest.approx(next(iter(losses)), rel=1e-5)
+        (bf16,) = (r for r in mine if r["bf16"])  # bfloat16 products: near, not equal
+        assert bf16["final_train_loss"] == pytest.approx(next(iter(losses)), rel=0.05)
     assert set(saved["profiles"]) == {"janet", "conv_same"}
     for name, p in saved["profiles"].items():
         assert p["case"] == name and p["mode"] == "eager" and p["steps_per_replay"] == 1
@@ -78,7 +91,7 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
     conv_ops = {e["name"] for e in saved["profiles"]["conv_same"]["host"]}
     assert any("convolution" in name for name in conv_ops)
     text = capsys.readouterr().out
-    assert "vs K=1" in text and "K=1, cudnn.bench" in text
+    assert "vs K=1" in text and "K=1, cudnn.bench" in text and "K=1, bf16" in text
     assert "profile: janet, K=1, one eager epoch" in text and "host self CPU ms" in text
     assert text.index("final train loss") < text.index("profile: janet")  # the timings first
 
@@ -88,7 +101,7 @@ def test_a_spent_budget_skips_the_rest_and_still_writes(tmp_path, capsys):
     argv = ["--device", "cpu", "--quick", "--models", "vae_mlp", "--budget-s", "0"]
     assert gpu_levers.main(argv + ["--out", str(out)]) == 1
     rows = json.loads(out.read_text())["rows"]
-    assert len(rows) == 3 and all(r["error"].startswith("skipped") for r in rows)
+    assert len(rows) == 4 and all(r["error"].startswith("skipped") for r in rows)
     assert "FAILED or skipped: vae_mlp K=1" in capsys.readouterr().out
 
 
