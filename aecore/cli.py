@@ -261,7 +261,7 @@ def _add_train(sub) -> None:
         choices=PRECISIONS,
         default=d.precision,
         help="bf16: matrix products in bfloat16, the rest float32 (faster on CPUs with "
-        "AVX-512 BF16 or AMX, and on GPUs)",
+        "AVX-512 BF16 or AMX; README, 'bfloat16 mixed precision')",
     )
     p.add_argument(
         "--device", type=device_arg, default=None, help="cpu, cuda or mps (default: the fastest)"

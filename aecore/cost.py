@@ -21,7 +21,7 @@ import torch
 
 from aecore.config import TrainConfig
 from aecore.data import DATASETS
-from aecore.train import VAL_FRACTION, VAL_MAX, init_model, make_optimizer
+from aecore.train import VAL_FRACTION, VAL_MAX, init_model, make_optimizer, step_autocast
 
 TIMED_STEPS = 3  # the fastest of these is the step time (the first one warms up)
 MAX_TIMED_BATCH = 512  # a bigger batch is timed at this size and scaled: it costs per image
@@ -55,7 +55,8 @@ def step_seconds(cfg: TrainConfig, device: torch.device | str = "cpu") -> float:
     """Seconds for one optimizer step of cfg's model at cfg's batch size, measured once."""
     batch = min(cfg.batch_size, MAX_TIMED_BATCH)
     shape = tuple(DATASETS[cfg.dataset].meta["shape"])
-    key = (cfg.model, shape, cfg.latent, cfg.width, cfg.regularizer, batch, str(device))
+    key = (cfg.model, shape, cfg.latent, cfg.width, cfg.regularizer, cfg.precision, batch)
+    key += (str(device),)
     with _lock:
         if key in _step_seconds:
             return _step_seconds[key] * cfg.batch_size / batch
@@ -73,7 +74,8 @@ def _time_steps(cfg: TrainConfig, shape, batch: int, device: torch.device) -> fl
     best = math.inf
     for _ in range(TIMED_STEPS):
         t0 = time.perf_counter()
-        terms = model.loss_terms(x, x, cfg.loss)
+        with step_autocast(cfg, device):
+            terms = model.loss_terms(x, x, cfg.loss)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         opt.step()
@@ -85,7 +87,8 @@ def estimate(cfg: TrainConfig, device: torch.device | str = "cpu") -> Estimate:
     """Training plus testing time of cfg on this machine, in seconds."""
     step = step_seconds(cfg, device)
     steps = cfg.epochs * math.ceil(train_images(cfg) / cfg.batch_size)
-    per_image = step_seconds(replace(cfg, batch_size=128), device) / 128  # tests in big batches
+    # Tests run in big batches, and in float32 whatever the training's precision.
+    per_image = step_seconds(replace(cfg, batch_size=128, precision="fp32"), device) / 128
     test = per_image * TEST_IMAGES * TEST_COST / 3  # forward only: about a third of a step
     return Estimate(steps * step + test, steps, step, test)
 

@@ -42,3 +42,22 @@ def test_over_the_budget_is_refused_with_a_setting_that_fits():
 
 def test_a_small_run_is_within_the_default_budget():
     assert check_budget(BASE, budget_seconds=300).seconds < 300
+
+
+def test_a_bf16_run_is_timed_in_bf16_and_its_testing_in_float32(monkeypatch):
+    import aecore.cost as cost
+
+    precisions = []
+    real = cost.step_autocast
+
+    def spy(cfg, device):
+        precisions.append(cfg.precision)
+        return real(cfg, device)
+
+    monkeypatch.setattr(cost, "step_autocast", spy)
+    monkeypatch.setattr(cost, "_step_seconds", {})
+    estimate(dataclasses.replace(BASE, precision="bf16", batch_size=128))
+    # The training step at 128 in bf16, the testing's reference step at 128 in float32: two
+    # timings, not one shared by both precisions.
+    assert sorted(set(precisions)) == ["bf16", "fp32"]
+    assert {key[5] for key in cost._step_seconds} == {"bf16", "fp32"}
