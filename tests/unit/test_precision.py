@@ -1,5 +1,6 @@
 """precision "bf16": bfloat16 matrix products in training, float32 weights, losses and testing."""
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -97,7 +98,8 @@ def test_bf16_learns_as_fp32_does(changes):
 def test_one_context_per_step_without_the_weight_cache():
     ctx = step_autocast(TrainConfig(**TINY, precision="bf16"), torch.device("cpu"))
     assert ctx.fast_dtype == torch.bfloat16 and ctx._enabled and not ctx._cache_enabled
-    assert not step_autocast(TrainConfig(**TINY), torch.device("cpu"))._enabled
+    fp32 = step_autocast(TrainConfig(**TINY), torch.device("cpu"))
+    assert isinstance(fp32, contextlib.nullcontext)
 
 
 def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
@@ -127,3 +129,11 @@ def test_the_command_line_trains_in_bf16_and_says_where_it_is_emulated(capsys, m
     monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
     assert main(argv) == 0  # the run is cached now: no note where bf16 is native
     assert "no bfloat16" not in capsys.readouterr().err
+
+
+def test_native_bf16_on_cuda_asks_the_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert not native_bf16("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert native_bf16("cuda:0")
