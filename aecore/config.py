@@ -266,7 +266,7 @@ def _clamped(name: str, value: Any, low: float, high: float, notes: list[str]) -
 
 # Fields named after the core of a run's name when they differ from the base config.
 _EXTRAS = {
-    "epochs": lambda v: f"{v} epochs",
+    "epochs": lambda v: f"{v} epoch" if v == 1 else f"{v} epochs",
     "lr": lambda v: f"lr {v:g}",
     "batch_size": lambda v: f"batch {v}",
     "limit_train": lambda v: f"{v:,} images" if v else "all images",
