@@ -4,10 +4,11 @@
 #     bash bench/gpu_check.sh [FIGURES]     # FIGURES: default bench/results/gpu_check.txt
 #
 # 1. bench/gpu_levers.py --device cuda: the captured step's levers on JANet-50, vae_mlp, conv_same
-#    and the U-Net (MNIST): steps per replay K = 1, 4, 16, and for the conv models NCHW against
-#    channels-last and cudnn.benchmark; each variant's final loss, and a torch.profiler table of one JANet, one
-#    vae_mlp and one conv_same epoch (top kernels by GPU time, host against GPU time). First: it is
-#    what the next change needs, and it is short.
+#    and the U-Net (MNIST): steps per replay K = 1, 4, 16, K = 1 in bf16 (TrainConfig.precision),
+#    and for the conv models NCHW against channels-last and cudnn.benchmark; each variant's final
+#    loss, and a torch.profiler table of one JANet, one vae_mlp and one conv_same epoch (top
+#    kernels by GPU time, host against GPU time). First: it is what the next change needs, and it
+#    is short.
 # 2. bench/speed.py --device cuda on the same four models: the step captured as CUDA graphs
 #    against eager training, our command line and the tutorial pipeline, on the same data in the
 #    same run, with the H100 targets; then a few small runs one at a time against all at once
