@@ -25,7 +25,7 @@ costs no timing. Printed as tables and written to JSON (saved after every varian
     python -m bench.gpu_levers --device cuda --out bench/results/gpu_levers.json
     python -m bench.gpu_levers --device cpu --quick      # smoke run: eager, a few hundred images
 
-Budget: 36 timed epochs and up to 12 for the profiles, 0.1-1.3 s each on an H100-class GPU:
+Budget: 44 timed epochs and up to 12 for the profiles, 0.1-1.3 s each on an H100-class GPU:
 about 20 s of training, about a minute with the captures, the data and the profiler; no timing
 variant starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
 nothing there): the quick path only checks that the script and its JSON work.
