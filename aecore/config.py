@@ -25,10 +25,11 @@ LEVEL_SAMPLINGS = ("fixed", "uniform")
 OPTIMIZERS = ("adam", "adadelta")
 # The training step's arithmetic. "bf16": the matrix products and convolutions of forward and
 # backward in bfloat16 (torch.autocast), while weights, optimizer state and the loss stay float32.
-# On this project's AVX-512 BF16 CPU an epoch took 4-27% less in 11 of 12 timed pairs, at test
-# losses within 3.5% of float32's (bench/precision.py); not yet measured on a GPU. Evaluation is
-# always float32.
+# On this project's AVX-512 BF16 CPU an epoch took 4-27% less in 15 of 18 timed pairs (the others
+# within the machine's noise), at test losses within 3.5% of float32's (bench/precision.py); not
+# yet measured on a GPU. Evaluation is always float32.
 PRECISIONS = ("fp32", "bf16")
+PRECISION_LABELS = {"fp32": "float32", "bf16": "bfloat16 mixed"}
 SCHEMA = 1  # bump when a change to training makes old checkpoints stale
 
 # (low, high) for every numeric field: the one table behind TrainConfig's checks, the sidebar's
@@ -276,7 +277,7 @@ _EXTRAS = {
     "augment": lambda v: "augmented" if v else "no augmentation",
     "level_sampling": lambda v: "levels 0 up to it" if v == "uniform" else "fixed level",
     "width": lambda v: f"width {v}",
-    "precision": lambda v: "bfloat16 mixed" if v == "bf16" else "float32",
+    "precision": PRECISION_LABELS.get,
 }
 
 

@@ -27,6 +27,7 @@ from aecore.config import (
     LEVEL_SAMPLINGS,
     LOSSES,
     OPTIMIZERS,
+    PRECISION_LABELS,
     PRECISIONS,
     RANGES,
     TrainConfig,
@@ -43,7 +44,6 @@ VALUES = "_cfg_values"  # the session's configuration (raw values, hidden fields
 LEVELS = "_cfg_levels"  # the last level chosen for each corruption
 WRITTEN = "_cfg_query_written"  # the query params this session last wrote (to spot outside edits)
 SAMPLING_LABELS = {"fixed": "this level", "uniform": "0 up to this level"}
-PRECISION_LABELS = {"fp32": "float32", "bf16": "bfloat16 mixed"}
 # A regulariser switched on with weight 0 trains a plain AE. These are the Learn page's presets:
 # the L1 penalty sums over the code while the Jacobian norm sums over code x pixels, so their
 # useful weights differ by an order of magnitude.

@@ -12,6 +12,7 @@ always float32), and the issue's CPU target.
 
     python -m bench.precision                            # janet, vae_mlp, conv_same; seeds 0, 1
     python -m bench.precision --models vae_mlp --seeds 0 --epochs 2
+    python -m bench.precision --models janet --seeds 0 --epochs 2 --limit-train 500   # smoke run
 
 Needs MNIST under AECORE_DATA_DIR. Results: bench/results/precision.json.
 """
@@ -26,18 +27,19 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from aecore.config import PRECISIONS
 from bench import product
 from bench.speed import CASES
 
 # Seconds per steady MNIST epoch (58,000 images, batch 128) through the command line on this
 # project's 2-core CPU (issue #13).
 CPU_TARGETS = {"janet": 1.0, "vae_mlp": 1.6, "conv_same": 8.0}
-PRECISIONS = ("fp32", "bf16")
 ACTIVE = {"OMP_WAIT_POLICY": "ACTIVE"}
 
 
-def bench_model(name: str, seeds: list[int], epochs: int, runs: Path) -> dict:
-    base = replace(next(c.config for c in CASES if c.name == name), epochs=epochs)
+def bench_model(name: str, seeds: list[int], epochs: int, runs: Path, limit_train: int = 0) -> dict:
+    case = next(c.config for c in CASES if c.name == name)
+    base = replace(case, epochs=epochs, limit_train=limit_train)
     env = product.child_env(runs, ACTIVE)
     rows: dict[str, list[dict]] = {p: [] for p in PRECISIONS}
     for i, seed in enumerate(seeds):
@@ -92,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=list(CPU_TARGETS), default=list(CPU_TARGETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit-train", type=int, default=0, help="images (0: all; a smoke run)")
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/...)")
     args = parser.parse_args(argv)
     out = Path(args.out or Path(__file__).resolve().parent / "results" / "precision.json")
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="aecore-precision-") as runs:
         for name in args.models:
             print(f"== {name}: {args.epochs} epochs, seeds {args.seeds}", flush=True)
-            results[name] = bench_model(name, args.seeds, args.epochs, Path(runs))
+            results[name] = bench_model(name, args.seeds, args.epochs, Path(runs), args.limit_train)
     print()
     print_table(results)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -83,3 +83,24 @@ def test_the_threads_table_runs_through_the_command_line(tmp_path, capsys):
     assert cells["unset"]["env"] == {} and cells["PASSIVE"]["threads"] == 1
     table = capsys.readouterr().out
     assert "idle 1t" in table and "GOMP_SPINCOUNT" not in table.split("steady-state")[1]
+
+
+def test_the_precision_bench_alternates_through_the_command_line(tmp_path, capsys):
+    from bench import precision
+
+    out = tmp_path / "precision.json"
+    argv = ["--models", "janet", "--seeds", "0", "1", "--epochs", "2", "--limit-train", "300"]
+    assert precision.main(argv + ["--out", str(out)]) == 0
+    saved = json.loads(out.read_text())["janet"]
+    assert saved["config"]["limit_train"] == 300 and saved["config"]["latent"] == 50
+    for p in ("fp32", "bf16"):
+        runs = saved["runs"][p]
+        assert [r["seed"] for r in runs] == [0, 1]
+        assert all(len(r["epoch_seconds"]) == 2 and r["steady_s"] > 0 for r in runs)
+        assert all(math.isfinite(r["test_loss"]) for r in runs)
+        assert all(r["threads_wait"] == "OMP_WAIT_POLICY=ACTIVE" for r in runs)  # as it sets
+    assert len(saved["bf16_over_fp32"]) == 2
+    fp32, bf16 = (saved["runs"][p][0]["test_loss"] for p in ("fp32", "bf16"))
+    assert fp32 != bf16 and bf16 == pytest.approx(fp32, rel=0.1)  # bf16 did run, and learned
+    table = capsys.readouterr().out
+    assert "bf16/fp32" in table and "janet" in table and "1.0" in table
