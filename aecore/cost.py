@@ -55,8 +55,8 @@ def step_seconds(cfg: TrainConfig, device: torch.device | str = "cpu") -> float:
     """Seconds for one optimizer step of cfg's model at cfg's batch size, measured once."""
     batch = min(cfg.batch_size, MAX_TIMED_BATCH)
     shape = tuple(DATASETS[cfg.dataset].meta["shape"])
-    key = (cfg.model, shape, cfg.latent, cfg.width, cfg.regularizer, cfg.precision, batch)
-    key += (str(device),)
+    model = (cfg.model, shape, cfg.latent, cfg.width, cfg.regularizer, cfg.precision)
+    key = (*model, batch, str(device))
     with _lock:
         if key in _step_seconds:
             return _step_seconds[key] * cfg.batch_size / batch

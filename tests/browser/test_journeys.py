@@ -158,14 +158,20 @@ def test_an_edit_survives_the_next_page_switches(page: Page, app_url):
     epochs.press("Enter")
     wait_for_app(page)
     expect(page.get_by_text(re.compile("^Run key")).first).not_to_contain_text(before)
+    seven = run_key(page)
+    page.get_by_text("bfloat16 mixed").click()  # a radio of the same expander
+    wait_for_app(page)
+    expect(page.get_by_text(re.compile("^Run key")).first).not_to_contain_text(seven)
     key = run_key(page)
-    assert url_settings(page)["epochs"] == "7"
+    edited = {"epochs": "7", "latent": "8", "precision": "bf16"}
+    assert {k: url_settings(page)[k] for k in edited} == edited
     for name in ["Denoise", "Home", "Train"]:
         click_sidebar(page, name)
         if name in SIDEBAR_PAGES:
-            assert_settings(page, key, {"epochs": "7", "latent": "8"}, name)
+            assert_settings(page, key, edited, name)
     page.get_by_text("Training settings").click()
     expect(page.get_by_label("Epochs")).to_have_value("7")
+    expect(page.get_by_role("radio", name="bfloat16 mixed")).to_be_checked()
 
 
 def test_each_learn_preset_keeps_its_settings_on_every_page(page: Page, app_url):
