@@ -14,8 +14,9 @@ cudagraph.ADAM_SHARDS), and cuDNN's NCHW BatchNorm half of conv_same's (now chan
 - K=1 with TrainConfig.precision "bf16" (bfloat16 autocast captured in the graph), for every
   model: conv_same's step is convolution- and BatchNorm-bound, where bfloat16 halves the bytes;
 - each variant's train loss after its last epoch: equal K variants train the same numbers;
-- a torch.profiler table of one JANet, one vae_mlp and one conv_same epoch (K=1): the top kernels
-  by self CUDA time, and the epoch's CPU time against its GPU time (how busy the GPU is).
+- a torch.profiler table of one JANet, one vae_mlp and one conv_same epoch (K=1), and one
+  conv_same epoch in bf16: the top kernels by self CUDA time, and the epoch's CPU time against its
+  GPU time (how busy the GPU is).
 
 Each variant trains EPOCHS epochs from a fresh model and reports the last (the first pays for
 first-call allocations). The timings come first and their table is printed before the profiles
@@ -25,7 +26,7 @@ costs no timing. Printed as tables and written to JSON (saved after every varian
     python -m bench.gpu_levers --device cuda --out bench/results/gpu_levers.json
     python -m bench.gpu_levers --device cpu --quick      # smoke run: eager, a few hundred images
 
-Budget: 44 timed epochs and up to 12 for the profiles, 0.1-1.3 s each on an H100-class GPU:
+Budget: 44 timed epochs and up to 16 for the profiles, 0.1-1.3 s each on an H100-class GPU:
 about 20 s of training, about a minute with the captures, the data and the profiler; no timing
 variant starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
 nothing there): the quick path only checks that the script and its JSON work.
@@ -58,7 +59,9 @@ MODELS = ("janet", "vae_mlp", "conv_same", "unet")
 STEPS = (1, 4, 16)
 EPOCHS = 2
 QUICK_IMAGES = 300
-PROFILED = ("janet", "vae_mlp", "conv_same")  # one epoch of each under torch.profiler, K=1
+# One epoch of each under torch.profiler, K=1: (case, bf16). conv_same also in bf16: whether its
+# convolutions or its BatchNorm bound the step there.
+PROFILED = (("janet", False), ("vae_mlp", False), ("conv_same", False), ("conv_same", True))
 TOP_KERNELS = 15  # kernels by their GPU time
 TOP_HOST = 8  # host events by their self CPU time: where the per-replay overhead goes
 BUDGET_S = 50.0  # no timing variant starts after this; gpu_check.sh stops the script at 90 s
@@ -233,7 +236,8 @@ def profile_case(name: str, cfg: TrainConfig, ds, device: torch.device) -> dict:
     its kernels are the same GPU work, launched one by one."""
     run = _Run(cfg, ds, device, 1)
     warm_s, _ = run.epoch()
-    out = {"case": name, "mode": run.mode, "steps_per_replay": 1, "warm_epoch_s": warm_s}
+    out = {"case": name, "precision": cfg.precision, "mode": run.mode, "steps_per_replay": 1}
+    out["warm_epoch_s"] = warm_s
     out |= profile_epoch(run)
     if run.step and out.get("gpu_events") == 0:
         eager = _Run(cfg, ds, device, 1, eager=True)
@@ -330,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     result["rows"] = run_all(chosen, device, args.quick, t_start + args.budget_s, datasets, save)
     print()
     print_table(result["rows"])
-    for name in (n for n in PROFILED if n in args.models):
-        result["profiles"][name] = _profile_or_error(name, device, args.quick, datasets)
+    for case, bf16 in (p for p in PROFILED if p[0] in args.models):
+        name = f"{case} bf16" if bf16 else case
+        result["profiles"][name] = _profile_or_error(case, bf16, device, args.quick, datasets)
         save()
         print()
         print_profile(result["profiles"][name], name)
@@ -395,8 +400,8 @@ def run_all(
     return rows
 
 
-def _profile_or_error(name: str, device: torch.device, quick: bool, datasets) -> dict:
-    cfg = _config(name, quick)
+def _profile_or_error(name: str, bf16: bool, device: torch.device, quick: bool, datasets) -> dict:
+    cfg = replace(_config(name, quick), precision="bf16" if bf16 else "fp32")
     try:
         return profile_case(name, cfg, _dataset(cfg, datasets), device)
     except Exception as err:  # noqa: BLE001  a failed run (not the profiler): reported

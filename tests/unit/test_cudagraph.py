@@ -334,6 +334,14 @@ def test_bench_compares_graph_and_eager_and_prints_the_targets(capsys):
     speed.print_gpu_table({"janet": row}, torch.device("cpu"))
     out = capsys.readouterr().out
     assert "graph s/ep" in out and "H100 target" in out and "janet: eager on cpu" in out
+    # bf16: the same model in bfloat16 autocast, near float32's loss, and its own column
+    assert len(row["bf16_epoch_seconds"]) == CFG.epochs and "cpu" in row["bf16_reason"]
+    assert abs(row["bf16_loss_difference"]) < 0.05 and "bf16 diff" in out
+    goal = speed.H100_GRAPH_TARGETS["janet"]
+    for graph, bf16, met in ((0.09, 0.08, "yes"), (0.2, 0.09, "bf16"), (0.2, 0.2, "NO")):
+        fast = row | {"graph_s_per_epoch": graph, "bf16_s_per_epoch": bf16}
+        assert speed._target_met(fast, goal) == met
+    assert speed._target_met(row, None) == "-"
 
 
 def test_bench_times_runs_one_at_a_time_and_at_once():

@@ -13,6 +13,8 @@ import torch
 
 from bench import gpu_levers, speed
 
+CFG_JANET = gpu_levers._config("janet", quick=True)
+
 
 def test_every_k_then_bf16_then_nchw_then_cudnn_benchmark_last_for_the_conv_models():
     chosen = gpu_levers.variants()
@@ -80,9 +82,10 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
             assert r["final_train_loss"] == pytest.approx(next(iter(losses)), rel=1e-5)
         (bf16,) = (r for r in mine if r["bf16"])  # bfloat16 products: near, not equal
         assert bf16["final_train_loss"] == pytest.approx(next(iter(losses)), rel=0.05)
-    assert set(saved["profiles"]) == {"janet", "conv_same"}
+    assert set(saved["profiles"]) == {"janet", "conv_same", "conv_same bf16"}
     for name, p in saved["profiles"].items():
-        assert p["case"] == name and p["mode"] == "eager" and p["steps_per_replay"] == 1
+        assert p["case"] == name.split()[0] and p["mode"] == "eager" and p["steps_per_replay"] == 1
+        assert p["precision"] == ("bf16" if name.endswith("bf16") else "fp32")
         assert p["wall_s"] > 0 and p["warm_epoch_s"] > 0 and p["cpu_self_total_s"] > 0
         assert p["cuda_total_s"] == 0 and p["gpu_events"] == 0 and p["kernels"] == []
         assert 0 < len(p["host"]) <= gpu_levers.TOP_HOST
@@ -93,6 +96,7 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
     text = capsys.readouterr().out
     assert "vs K=1" in text and "K=1, cudnn.bench" in text and "K=1, bf16" in text
     assert "profile: janet, K=1, one eager epoch" in text and "host self CPU ms" in text
+    assert "profile: conv_same bf16, K=1" in text
     assert text.index("final train loss") < text.index("profile: janet")  # the timings first
 
 
@@ -151,11 +155,11 @@ def test_a_graph_profile_without_kernels_is_followed_by_an_eager_one(monkeypatch
 
     monkeypatch.setattr(gpu_levers, "_Run", FakeRun)
     monkeypatch.setattr(gpu_levers, "profile_epoch", fake_profile)
-    got = gpu_levers.profile_case("janet", None, None, torch.device("cpu"))
+    got = gpu_levers.profile_case("janet", CFG_JANET, None, torch.device("cpu"))
     assert made == ["graph", "eager"] and got["mode"] == "graph" and got["warm_epoch_s"] == 0.5
     assert got["gpu_events"] == 0 and got["eager"]["gpu_events"] == 7
     assert got["eager"]["mode"] == "eager"
     monkeypatch.setattr(gpu_levers, "profile_epoch", lambda run: {"gpu_events": 3})
     made.clear()
-    assert "eager" not in gpu_levers.profile_case("janet", None, None, torch.device("cpu"))
+    assert "eager" not in gpu_levers.profile_case("janet", CFG_JANET, None, torch.device("cpu"))
     assert made == ["graph"]
