@@ -94,3 +94,32 @@ def test_augment_flips_and_rotates_per_image():
     right_heavy = y[..., :, 14:].sum((1, 2, 3)) > y[..., :, :14].sum((1, 2, 3))
     assert 10 < int(right_heavy.sum()) < 54  # about half were flipped
     assert not torch.equal(y[~right_heavy], x[~right_heavy])  # the rest were rotated
+
+
+def test_an_epoch_sees_each_image_once_in_shuffled_order_in_its_memory_format():
+    """Batches come from blocks of GATHER_BATCHES batches gathered into one reused buffer: every
+    image once, in the shuffle's order, a short last block included, and channels-last images
+    stay channels-last (the layout the conv models train in)."""
+    from aecore import train as training
+    from aecore.models import build_model
+
+    cfg = TrainConfig(dataset="digits", model="conv_same", corruption="none", batch_size=4)
+    n = training.GATHER_BATCHES * cfg.batch_size + 6  # two blocks, the second short
+    images = torch.rand(n, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    model = build_model(cfg, (3, 8, 8)).to(memory_format=torch.channels_last)
+    seen = []
+    loss_terms = model.loss_terms
+
+    def record(noisy, clean, *args):
+        assert clean.is_contiguous(memory_format=torch.channels_last)
+        seen.append(clean.clone())
+        return loss_terms(noisy, clean, *args)
+
+    model.loss_terms = record
+    gens = training._Generators(cfg, torch.device("cpu"))
+    opt = training.make_optimizer(cfg, model)
+    losses = torch.zeros(math.ceil(n / cfg.batch_size))
+    training._train_epoch(model, opt, images, cfg, gens, lambda: False, lambda f: None, losses)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
+    assert [len(b) for b in seen] == [4] * (n // 4) + [2]
+    assert torch.equal(torch.cat(seen), images[order])
