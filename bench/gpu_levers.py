@@ -12,7 +12,13 @@ cudagraph.ADAM_SHARDS), and cuDNN's NCHW BatchNorm half of conv_same's (now chan
   instead of aecore.train's channels-last, and torch.backends.cudnn.benchmark on, without and
   with NCHW;
 - K=1 with TrainConfig.precision "bf16" (bfloat16 autocast captured in the graph), for every
-  model: conv_same's step is convolution- and BatchNorm-bound, where bfloat16 halves the bytes;
+  model: on an H200 it gained the MLPs 8% and conv_same nothing (its 1-16-channel convolutions
+  leave the tensor cores idle);
+- for conv_same, which still misses its target: the step as a plain script writes it (_PlainRun:
+  the issue's own measurement, 0.25 s per epoch on an H100, against aecore's 0.37 on an H200),
+  channels-last and NCHW, which tells aecore's step's own cost from the kernels'; and aecore's
+  step with the encoder and decoder under torch.compile (CUDA only), whose fused kernels are
+  the next lever;
 - each variant's train loss after its last epoch: equal K variants train the same numbers;
 - a torch.profiler table of one JANet, one vae_mlp and one conv_same epoch (K=1), and one
   conv_same epoch in bf16: the top kernels by self CUDA time, and the epoch's CPU time against its
@@ -26,9 +32,9 @@ costs no timing. Printed as tables and written to JSON (saved after every varian
     python -m bench.gpu_levers --device cuda --out bench/results/gpu_levers.json
     python -m bench.gpu_levers --device cpu --quick      # smoke run: eager, a few hundred images
 
-Budget: 44 timed epochs and up to 16 for the profiles, 0.1-1.3 s each on an H100-class GPU:
-about 20 s of training, about a minute with the captures, the data and the profiler; no timing
-variant starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
+Budget: 50 timed epochs and up to 16 for the profiles, 0.1-1.3 s each on an H100-class GPU:
+about 20 s of training, about a minute with the captures, the data and the profiler, plus the
+compile (13 s on a 2-core CPU); no timing variant starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
 nothing there): the quick path only checks that the script and its JSON work.
 """
 
@@ -56,7 +62,7 @@ from aecore.data import load_dataset
 from bench import speed
 
 MODELS = ("janet", "vae_mlp", "conv_same", "unet")
-STEPS = (1, 4, 16)
+REPLAYS = (1, 4, 16)  # steps per replay
 EPOCHS = 2
 QUICK_IMAGES = 300
 # One epoch of each under torch.profiler, K=1: (case, bf16). conv_same also in bf16: whether its
@@ -64,7 +70,12 @@ QUICK_IMAGES = 300
 PROFILED = (("janet", False), ("vae_mlp", False), ("conv_same", False), ("conv_same", True))
 TOP_KERNELS = 15  # kernels by their GPU time
 TOP_HOST = 8  # host events by their self CPU time: where the per-replay overhead goes
-BUDGET_S = 50.0  # no timing variant starts after this; gpu_check.sh stops the script at 90 s
+BUDGET_S = 60.0  # no timing variant starts after this; gpu_check.sh stops the script at 120 s
+
+
+# Where the captured step misses its target: also timed as a plain script's step (in both
+# layouts), and with its encoder and decoder compiled by torch.compile.
+DIAGNOSED = ("conv_same",)
 
 
 @dataclass(frozen=True)
@@ -74,21 +85,32 @@ class Variant:
     cudnn_benchmark: bool
     nchw: bool = False  # contiguous tensors instead of aecore.train's channels-last
     bf16: bool = False  # TrainConfig.precision "bf16": bfloat16 autocast inside the graph
+    # "aecore": aecore.cudagraph's step; "plain": a tutorial-style script's step (_PlainRun);
+    # "compiled": aecore's step with the model's encoder and decoder under torch.compile
+    step: str = "aecore"
 
 
-def variants(names: tuple[str, ...] = MODELS) -> list[Variant]:
+def variants(names: tuple[str, ...] = MODELS, cuda: bool = True) -> list[Variant]:
     """Every K with cudnn.benchmark off, K=1 in bf16, then (convolutional models, K=1) NCHW, and
     cudnn.benchmark on without and with it: last, so the algorithms it picks cannot leak into the
-    runs with it off."""
+    runs with it off. Then, for the DIAGNOSED models, the plain step in both layouts and (on
+    CUDA only: on a CPU it takes a C++ compiler and a 13 s compile) the compiled one."""
     out = []
     for name in names:
-        out += [Variant(name, k, False) for k in STEPS] + [Variant(name, 1, False, bf16=True)]
+        out += [Variant(name, k, False) for k in REPLAYS] + [Variant(name, 1, False, bf16=True)]
         if _case(name).config.model in speed.CONV:
             out += [
                 Variant(name, 1, False, True),
                 Variant(name, 1, True),
                 Variant(name, 1, True, True),
             ]
+    for name in (n for n in names if n in DIAGNOSED):  # last: a compile may take a while
+        out += [
+            Variant(name, 1, False, step="plain"),
+            Variant(name, 1, False, True, step="plain"),
+        ]
+        if cuda:
+            out.append(Variant(name, 1, False, step="compiled"))
     return out
 
 
@@ -116,12 +138,16 @@ class _Run:
         k: int,
         eager: bool = False,
         nchw: bool = False,
+        compiled: bool = False,
     ) -> None:
         self.cfg, self.device = cfg, device
         self.model, self.train_x, _ = train._prepare(cfg, ds, device)
         if nchw:
             self.model = self.model.to(memory_format=torch.contiguous_format)
             self.train_x = self.train_x.contiguous()
+        if compiled:  # compiled at the capture's warm-up step, so capture_s includes it
+            self.model.encoder = torch.compile(self.model.encoder)
+            self.model.decoder = torch.compile(self.model.decoder)
         self.gens = train._Generators(cfg, device)
         t0 = time.perf_counter()
         self.step, self.reason = (
@@ -156,12 +182,92 @@ class _Run:
         return time.perf_counter() - t0, terms["loss"]
 
 
+class _PlainRun:
+    """The step as a short script writes it (the issue's "what the GPU can do" measurement): the
+    case's own model, F.mse_loss on its output, Adam (fused, capturable) over the parameters as
+    they are, gradients zeroed in place, the batch's images and its Gaussian noise taken on the
+    device; captured whole as one CUDA graph on CUDA, eager elsewhere. Full batches only; the
+    epoch's loss is the mean of its batches'. Nothing of aecore's step: no flat parameter
+    buffer, no loss terms, no per-term sums."""
+
+    def __init__(self, cfg: TrainConfig, ds, device: torch.device, nchw: bool = False) -> None:
+        self.cfg, self.device = cfg, device
+        self.model, self.train_x, _ = train._prepare(cfg, ds, device)
+        if nchw:
+            self.model = self.model.to(memory_format=torch.contiguous_format)
+            self.train_x = self.train_x.contiguous()
+        cuda = device.type == "cuda"
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=True, capturable=cuda)
+        self.idx = torch.arange(cfg.batch_size, device=device)
+        self.noise = torch.Generator(device).manual_seed(cfg.seed)
+        self.total = torch.zeros((), device=device)
+        self.step, self.reason, self.capture_s = None, f"eager: {device.type}", 0.0
+        if cuda:
+            t0 = time.perf_counter()
+            self.step = self._capture()
+            self.capture_s, self.reason = time.perf_counter() - t0, None
+
+    def _body(self) -> None:
+        clean = self.train_x[self.idx]
+        noise = torch.randn(clean.shape, device=self.device, generator=self.noise)
+        noisy = (clean + self.cfg.level * noise).clamp_(0, 1)
+        loss = torch.nn.functional.mse_loss(self.model(noisy), clean)
+        self.opt.zero_grad(set_to_none=False)
+        loss.backward()
+        self.opt.step()
+        self.total.add_(loss.detach())
+
+    def _capture(self) -> torch.cuda.CUDAGraph:
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up: kernels chosen, gradients and Adam's state made
+                self._body()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(self.noise)
+        with torch.cuda.graph(graph):
+            self._body()
+        return graph
+
+    @property
+    def mode(self) -> str:
+        return "graph" if self.step else "eager"
+
+    def epoch(self) -> tuple[float, float]:
+        b = self.cfg.batch_size
+        steps = len(self.train_x) // b
+        order = torch.randperm(len(self.train_x), device=self.device)
+        self.total.zero_()
+        _sync(self.device)
+        t0 = time.perf_counter()
+        for i in range(steps):
+            self.idx.copy_(order[i * b : (i + 1) * b])
+            if self.step:
+                self.step.replay()
+            else:
+                self._body()
+        _sync(self.device)
+        return time.perf_counter() - t0, float(self.total) / steps
+
+
 def measure(variant: Variant, cfg: TrainConfig, ds, device: torch.device) -> dict:
     """Train the variant EPOCHS epochs from a fresh model: its row."""
     before = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = variant.cudnn_benchmark
     try:
-        run = _Run(cfg, ds, device, variant.steps_per_replay, nchw=variant.nchw)
+        run = (
+            _PlainRun(cfg, ds, device, variant.nchw)
+            if variant.step == "plain"
+            else _Run(
+                cfg,
+                ds,
+                device,
+                variant.steps_per_replay,
+                nchw=variant.nchw,
+                compiled=variant.step == "compiled",
+            )
+        )
         seconds, loss = [], float("nan")
         for _ in range(EPOCHS):
             s, loss = run.epoch()
@@ -275,7 +381,8 @@ def _variant_label(row: dict) -> str:
     bench_on = ", cudnn.bench" if row["cudnn_benchmark"] else ""
     nchw = ", NCHW" if row.get("nchw") else ""
     bf16 = ", bf16" if row.get("bf16") else ""
-    return f"K={row['steps_per_replay']}{nchw}{bf16}{bench_on}"
+    step = "" if row.get("step", "aecore") == "aecore" else f"{row['step']}, "
+    return f"{step}K={row['steps_per_replay']}{nchw}{bf16}{bench_on}"
 
 
 def print_profile(p: dict, case: str) -> None:
@@ -330,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps(result, indent=1))
 
     datasets: dict[str, object] = {}
-    chosen = variants(tuple(args.models))
+    chosen = variants(tuple(args.models), cuda=device.type == "cuda")
     result["rows"] = run_all(chosen, device, args.quick, t_start + args.budget_s, datasets, save)
     print()
     print_table(result["rows"])
@@ -421,6 +528,7 @@ def _row_of(v: Variant) -> dict:
         "cudnn_benchmark": v.cudnn_benchmark,
         "nchw": v.nchw,
         "bf16": v.bf16,
+        "step": v.step,
     }
 
 

@@ -16,21 +16,30 @@ from bench import gpu_levers, speed
 CFG_JANET = gpu_levers._config("janet", quick=True)
 
 
-def test_every_k_then_bf16_then_nchw_then_cudnn_benchmark_last_for_the_conv_models():
+def test_every_k_then_bf16_then_nchw_then_cudnn_benchmark_then_the_diagnosed_steps_last():
     chosen = gpu_levers.variants()
     assert list(dict.fromkeys(v.case for v in chosen)) == list(gpu_levers.MODELS)
-    # (K, cudnn.benchmark, NCHW, bf16)
-    every_k = [(1, False, False, False), (4, False, False, False), (16, False, False, False)]
-    every_k.append((1, False, False, True))
-    conv_only = [(1, False, True, False), (1, True, False, False), (1, True, True, False)]
+    # (K, cudnn.benchmark, NCHW, bf16, step)
+    every_k = [(k, False, False, False, "aecore") for k in (1, 4, 16)]
+    every_k.append((1, False, False, True, "aecore"))
+    conv_only = [(1, False, True, False, "aecore"), (1, True, False, False, "aecore")]
+    conv_only.append((1, True, True, False, "aecore"))
+    diagnosed = [(1, False, False, False, "plain"), (1, False, True, False, "plain")]
+    diagnosed.append((1, False, False, False, "compiled"))
     for name in gpu_levers.MODELS:
         mine = [
-            (v.steps_per_replay, v.cudnn_benchmark, v.nchw, v.bf16)
+            (v.steps_per_replay, v.cudnn_benchmark, v.nchw, v.bf16, v.step)
             for v in chosen
             if v.case == name
         ]
         conv = gpu_levers._case(name).config.model in speed.CONV
-        assert mine == every_k + (conv_only if conv else [])
+        extra = diagnosed if name in gpu_levers.DIAGNOSED else []
+        assert mine == every_k + (conv_only if conv else []) + extra
+    assert gpu_levers.DIAGNOSED == ("conv_same",)
+    # the plain and compiled steps come after every model's others; no compile off CUDA
+    assert [v.step for v in chosen[-3:]] == ["plain", "plain", "compiled"]
+    assert all(v.step == "aecore" for v in chosen[:-3])
+    assert "compiled" not in {v.step for v in gpu_levers.variants(cuda=False)}
     assert {n for n in gpu_levers.MODELS if gpu_levers._case(n).config.model in speed.CONV} == {
         "conv_same",
         "unet",
@@ -53,20 +62,23 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
     assert saved["quick"] is True and saved["epochs"] == gpu_levers.EPOCHS == 2
     rows = saved["rows"]
     labels = [
-        (r["case"], r["steps_per_replay"], r["cudnn_benchmark"], r["nchw"], r["bf16"]) for r in rows
+        (r["case"], r["steps_per_replay"], r["cudnn_benchmark"], r["nchw"], r["bf16"], r["step"])
+        for r in rows
     ]
     assert labels == [
-        ("janet", 1, False, False, False),
-        ("janet", 4, False, False, False),
-        ("janet", 16, False, False, False),
-        ("janet", 1, False, False, True),
-        ("conv_same", 1, False, False, False),
-        ("conv_same", 4, False, False, False),
-        ("conv_same", 16, False, False, False),
-        ("conv_same", 1, False, False, True),
-        ("conv_same", 1, False, True, False),
-        ("conv_same", 1, True, False, False),
-        ("conv_same", 1, True, True, False),
+        ("janet", 1, False, False, False, "aecore"),
+        ("janet", 4, False, False, False, "aecore"),
+        ("janet", 16, False, False, False, "aecore"),
+        ("janet", 1, False, False, True, "aecore"),
+        ("conv_same", 1, False, False, False, "aecore"),
+        ("conv_same", 4, False, False, False, "aecore"),
+        ("conv_same", 16, False, False, False, "aecore"),
+        ("conv_same", 1, False, False, True, "aecore"),
+        ("conv_same", 1, False, True, False, "aecore"),
+        ("conv_same", 1, True, False, False, "aecore"),
+        ("conv_same", 1, True, True, False, "aecore"),
+        ("conv_same", 1, False, False, False, "plain"),
+        ("conv_same", 1, False, True, False, "plain"),
     ]
     for r in rows:
         assert r["mode"] == "eager" and "cpu" in r["reason"] and r["capture_s"] == 0.0
@@ -74,7 +86,7 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
         assert r["s_per_epoch"] == r["epoch_seconds"][-1] > 0
         assert math.isfinite(r["final_train_loss"])
     for case in ("janet", "conv_same"):  # eager with the same seed: K changes nothing here
-        mine = [r for r in rows if r["case"] == case]
+        mine = [r for r in rows if r["case"] == case and r["step"] == "aecore"]
         losses = {r["final_train_loss"] for r in mine if not r["nchw"] and not r["bf16"]}
         assert len(losses) == 1
         # NCHW: other convolution kernels, the same arithmetic up to rounding
@@ -82,6 +94,10 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
             assert r["final_train_loss"] == pytest.approx(next(iter(losses)), rel=1e-5)
         (bf16,) = (r for r in mine if r["bf16"])  # bfloat16 products: near, not equal
         assert bf16["final_train_loss"] == pytest.approx(next(iter(losses)), rel=0.05)
+    # The plain step: its own noise draws and loss, the same in both layouts, near aecore's
+    plain = [r["final_train_loss"] for r in rows if r["step"] == "plain"]
+    assert plain[0] == pytest.approx(plain[1], rel=1e-5)
+    assert plain[0] == pytest.approx(rows[4]["final_train_loss"], rel=0.25)
     assert set(saved["profiles"]) == {"janet", "conv_same", "conv_same bf16"}
     for name, p in saved["profiles"].items():
         assert p["case"] == name.split()[0] and p["mode"] == "eager" and p["steps_per_replay"] == 1
@@ -94,6 +110,7 @@ def test_the_quick_cpu_run_writes_every_variant_and_the_profiles(tmp_path, capsy
     conv_ops = {e["name"] for e in saved["profiles"]["conv_same"]["host"]}
     assert any("convolution" in name for name in conv_ops)
     text = capsys.readouterr().out
+    assert "plain, K=1, NCHW" in text
     assert "vs K=1" in text and "K=1, cudnn.bench" in text and "K=1, bf16" in text
     assert "profile: janet, K=1, one eager epoch" in text and "host self CPU ms" in text
     assert "profile: conv_same bf16, K=1" in text
