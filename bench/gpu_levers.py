@@ -34,8 +34,9 @@ costs no timing. Printed as tables and written to JSON (saved after every varian
 
 Budget: 50 timed epochs and up to 16 for the profiles, 0.1-1.3 s each on an H100-class GPU:
 about 20 s of training, about a minute with the captures, the data and the profiler, plus the
-compile (13 s on a 2-core CPU); no timing variant starts after --budget-s (default BUDGET_S). On a CPU nothing is captured (K and cudnn change
-nothing there): the quick path only checks that the script and its JSON work.
+compile (13 s on a 2-core CPU); no timing variant starts after --budget-s (default BUDGET_S).
+On a CPU nothing is captured (K and cudnn change nothing there): the quick path only checks
+that the script and its JSON work.
 """
 
 from __future__ import annotations
