@@ -104,3 +104,34 @@ def test_the_precision_bench_alternates_through_the_command_line(tmp_path, capsy
     assert fp32 != bf16 and bf16 == pytest.approx(fp32, rel=0.1)  # bf16 did run, and learned
     table = capsys.readouterr().out
     assert "bf16/fp32" in table and "janet" in table and "1.0" in table
+
+
+def test_the_kernels_tables_time_every_batchnorm_layout_and_the_products(capsys, monkeypatch):
+    from bench import kernels
+
+    layouts_seen = []
+    real = kernels.bn_relu_ms
+
+    def spy(channels, dtype, layout, *args):
+        layouts_seen.append((channels, dtype, layout))
+        return real(channels, dtype, layout, *args)
+
+    monkeypatch.setattr(kernels, "bn_relu_ms", spy)
+    assert kernels.main(["--batch", "4", "--steps", "2", "--repeats", "1"]) == 0
+    assert len(set(layouts_seen)) == 2 * 2 * 3
+    lines = capsys.readouterr().out.splitlines()
+    assert "channels-last via NCHW" in lines[1]
+    rows = [line.split() for line in lines[2:6]]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("float32", "8"),
+        ("float32", "16"),
+        ("bf16", "8"),
+        ("bf16", "16"),
+    ]
+    assert all(float(ms) > 0 for r in rows for ms in r[2:])
+    products = lines[lines.index("") + 2 :]
+    assert len(products) == 4 and products[-1].startswith("2048x2048")
+    for line in products[:3]:  # vae_mlp's products: float32 and bf16 GFLOP/s
+        fp32, bf16 = map(float, line.split()[-2:])
+        assert fp32 > 0 and bf16 > 0
+    assert float(products[3].split()[-1]) > 0
