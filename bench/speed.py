@@ -22,11 +22,12 @@ load hits both. Printed and written to JSON, per model:
     python -m bench.speed --device cuda                  # the same table on a GPU
     python -m bench.speed --quick                        # smoke run: 2,000 images, 1 epoch
 
-On a CUDA device each model is also trained in this process twice on the same data, seed and
-epochs: as CUDA graphs (aecore.cudagraph: the whole step captured, replayed per batch) and eagerly
-(aecore.train's epoch loop), then printed beside the tutorial pipeline's seconds per epoch with
-the H100 targets of the captured step; and a few small runs are trained one at a time and then at
-once (one thread and CUDA stream each, as the job manager's GPU workers run them):
+On a CUDA device each model is also trained in this process three times on the same data, seed
+and epochs: as CUDA graphs (aecore.cudagraph: the whole step captured, replayed per batch), the
+same in bf16 (TrainConfig.precision), and eagerly (aecore.train's epoch loop), then printed beside
+the tutorial pipeline's seconds per epoch with the H100 targets of the captured step; and a few
+small runs are trained one at a time and then at once (one thread and CUDA stream each, as the
+job manager's GPU workers run them):
 
     python -m bench.speed --device cuda --models janet conv_same --epochs 3 --conv-epochs 3
 
