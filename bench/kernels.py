@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 # isort: off
 import aecore  # noqa: F401  first, as in the app and the command line: its OpenMP policy
@@ -56,26 +57,26 @@ def bn_relu_ms(
             out = out.contiguous(memory_format=torch.channels_last)
         out.backward(grad)
 
-    step()  # first-call setup
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        times.append((time.perf_counter() - t0) / steps * 1e3)
-    return statistics.median(times)
+    return seconds_per_call(step, steps, repeats) * 1e3
 
 
 def matmul_gflops(a: torch.Tensor, b: torch.Tensor, steps: int, repeats: int) -> float:
     """GFLOP/s of a @ b (median of `repeats` timings of `steps` products)."""
-    a @ b  # first-call setup
+    seconds = seconds_per_call(lambda: a @ b, steps, repeats)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / seconds / 1e9
+
+
+def seconds_per_call(fn: Callable[[], object], steps: int, repeats: int) -> float:
+    """Seconds per call of fn: one call first (first-call setup), then the median of `repeats`
+    timings of `steps` calls each."""
+    fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(steps):
-            a @ b
+            fn()
         times.append((time.perf_counter() - t0) / steps)
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / statistics.median(times) / 1e9
+    return statistics.median(times)
 
 
 def print_matmuls(batch: int, steps: int, repeats: int) -> None:
