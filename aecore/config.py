@@ -265,9 +265,15 @@ def _clamped(name: str, value: Any, low: float, high: float, notes: list[str]) -
 
 # -- names a student can read -----------------------------------------------------------------
 
+
+def epochs_text(n: int) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 # Fields named after the core of a run's name when they differ from the base config.
 _EXTRAS = {
-    "epochs": lambda v: f"{v} epoch" if v == 1 else f"{v} epochs",
+    "epochs": epochs_text,
     "lr": lambda v: f"lr {v:g}",
     "batch_size": lambda v: f"batch {v}",
     "limit_train": lambda v: f"{v:,} images" if v else "all images",

@@ -38,7 +38,7 @@ import torch
 from aecore import artifacts, classifier, cost, runcache, train
 from aecore.checkpoints import Checkpoint, CheckpointError, load_for, runs_dir
 from aecore.classifier import Classifier, ClassifierSpec
-from aecore.config import TrainConfig
+from aecore.config import TrainConfig, epochs_text
 from aecore.corruptions import has_level
 from aecore.data import DatasetUnavailable
 from aecore.gpu import worker_stream
@@ -858,4 +858,4 @@ def _read_state(path: Path | None) -> dict[str, list[str]]:
 
 def _label(cfg: TrainConfig) -> str:
     level = f" {cfg.level:g}" if has_level(cfg.corruption) else ""
-    return f"{cfg.model} on {cfg.dataset}, {cfg.corruption}{level}, {cfg.epochs} epoch(s)"
+    return f"{cfg.model} on {cfg.dataset}, {cfg.corruption}{level}, {epochs_text(cfg.epochs)}"

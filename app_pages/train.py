@@ -5,6 +5,7 @@ import streamlit as st
 from aecore import plots
 from aecore.bundle import run_bundle
 from aecore.checkpoints import checkpoint_name
+from aecore.config import epochs_text
 from aecore.corruptions import has_level
 from aecore.data import DATASETS
 from app_pages import _board as board_view
@@ -44,7 +45,7 @@ with left:
         f"**{ui.run_label(cfg)}**  \n"
         f"{len(ds.train_images):,} training images of {ds.shape[1]}x{ds.shape[2]}"
         f"{f', first {cfg.limit_train:,} used' if 0 < cfg.limit_train < n_train else ''}; "
-        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {cfg.optimizer} at lr {cfg.lr:g}, "
+        f"{epochs_text(cfg.epochs)}, batch {cfg.batch_size}, {cfg.optimizer} at lr {cfg.lr:g}, "
         f"{cfg.loss.upper()} loss"
         f"{', bfloat16 mixed arithmetic' if cfg.precision == 'bf16' else ''}."
     )

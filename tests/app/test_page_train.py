@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from functools import partial
@@ -186,3 +187,10 @@ def test_a_weight_the_user_chose_is_kept(empty_runs):
     at.number_input(key="cfg_reg_weight").set_value(0.05).run()
     at.selectbox(key="cfg_regularizer").select("contractive").run()
     assert at.number_input(key="cfg_reg_weight").value == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(("epochs", "words"), [(1, "1 epoch,"), (3, "3 epochs,")])
+def test_the_run_line_counts_epochs_in_words(empty_runs, epochs, words):
+    at = page("train", dataclasses.replace(TINY, epochs=epochs)).run()
+    line = next(m.value for m in at.markdown if "training images of" in m.value)
+    assert words in line and "epoch(s)" not in line

@@ -328,3 +328,10 @@ def test_a_queued_job_has_no_phase_times_yet(make_manager) -> None:
     assert snap.status == "queued" and snap.train_seconds is None and snap.test_seconds is None
     runner.release.set()
     assert first.wait(TIMEOUT).train_seconds is not None
+
+
+def test_a_queued_runs_label_counts_its_epochs_in_words():
+    from aecore import jobs
+
+    assert jobs._label(TrainConfig(epochs=1)).endswith(", 1 epoch")
+    assert jobs._label(TrainConfig(epochs=3)).endswith(", 3 epochs")
