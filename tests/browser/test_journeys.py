@@ -54,6 +54,28 @@ PATHS = {
 }
 
 
+# Each page's title: a page is there once its own title shows (no page has another's).
+TITLES = {
+    "/": "Autoencoder lab",
+    "/train": "Train an autoencoder",
+    "/denoise": "Denoise",
+    "/latent": "Latent space",
+    "/compare": "Compare runs",
+    "/learn": "Seven kinds of autoencoder",
+}
+
+
+def arrive(page: Page, path: str) -> None:
+    """Wait, after Back or Forward, until the page at `path` has run. The URL changes at once,
+    before the app has run the page, so a check of the URL alone can pass while the page before
+    is still there; and a Back pressed then races Streamlit's own URL update for the page
+    before, which pushes that page again and drops the forward history (a person does not press
+    Back twice within 50 ms; a test without this wait does)."""
+    page.wait_for_url(lambda url: urlparse(url).path == path, timeout=60_000)
+    expect(page.get_by_role("heading", name=TITLES[path], exact=True)).to_be_visible(timeout=60_000)
+    wait_for_app(page)
+
+
 def click_sidebar(page: Page, name: str) -> None:
     link = menu_link(page, name)
     target = PATHS[name]
@@ -97,22 +119,16 @@ def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, a
     # Back through the whole walk, one press per page switch (the menu's links carry the
     # settings: one history entry per switch), then forward again: every page lands in order
     # and every page with a sidebar still shows the same run.
-    # Decided by the path, not by what shows: just after the URL changes, the page before may
-    # still be on screen.
     paths = [PATHS[name] for name in walk]
     with_sidebar = {PATHS[name] for name in SIDEBAR_PAGES}
-    landed = []
-    for _ in walk[:-1]:
+    for target in paths[-2::-1]:  # one Back press per page switch, in order
         page.go_back()  # same-document navigation: returns None
-        wait_for_app(page)
-        landed.append(urlparse(page.url).path)
-        if landed[-1] in with_sidebar:
+        arrive(page, target)
+        if target in with_sidebar:
             assert_settings(page, key, LINK, f"back to {page.url}")
-    assert landed == paths[-2::-1], "one Back press per page switch, in order"
     for target in paths[1:4]:
         page.go_forward()
-        wait_for_app(page)
-        assert urlparse(page.url).path == target
+        arrive(page, target)
         if target in with_sidebar:
             assert_settings(page, key, LINK, f"forward to {page.url}")
     assert not outside, outside[:5]
@@ -127,9 +143,7 @@ def test_a_first_visit_home_then_train_then_back_lands_home(page: Page, app_url)
     click_sidebar(page, "Train")
     run_key(page)
     page.go_back()
-    wait_for_app(page)
-    assert urlparse(page.url).path == "/"
-    expect(page.get_by_role("heading", name="Autoencoder lab")).to_be_visible()
+    arrive(page, "/")
 
 
 def test_the_menu_carries_the_checked_settings_not_the_links_junk(page: Page, app_url):
