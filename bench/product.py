@@ -41,6 +41,7 @@ class CliRun:
     epoch_seconds: list[float]  # training seconds of each epoch, from the saved history
     peak_rss_mb: float  # the process's resident-memory peak
     checkpoint: Path
+    page_faults: int  # the process's minor page faults, start to end (getrusage's ru_minflt)
 
     @property
     def first_epoch_s(self) -> float:
@@ -63,6 +64,7 @@ class Started:
     out: Path
     err: Path
     argv: list[str]
+    usage: object = None  # its resource usage (wait4's), once it has ended
 
 
 def train_argv(cfg: TrainConfig, device: str | None = None, torch_first: bool = False) -> list[str]:
@@ -100,6 +102,7 @@ def _wait4(run: Started, timeout: float | None) -> tuple[int, object]:
     while True:
         pid, status, usage = os.wait4(run.proc.pid, 0 if deadline is None else os.WNOHANG)
         if pid:
+            run.usage = usage
             return status, usage
         if time.monotonic() > deadline:
             run.proc.kill()  # this run's own process, which this module started
@@ -138,7 +141,8 @@ def finish(run: Started, timeout: float | None = None) -> CliRun:
     report, peak_mb = wait_json(run, timeout)
     ckpt = load_checkpoint(report["checkpoint"], "cpu")
     peak_mb = report.get("peak_rss_mb") or peak_mb  # the run's own (see wait_json)
-    return CliRun(report, [h.seconds for h in ckpt.history], peak_mb, Path(report["checkpoint"]))
+    seconds = [h.seconds for h in ckpt.history]
+    return CliRun(report, seconds, peak_mb, Path(report["checkpoint"]), run.usage.ru_minflt)
 
 
 def settle(limit_s: float = 120.0) -> float:

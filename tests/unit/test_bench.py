@@ -106,6 +106,23 @@ def test_the_precision_bench_alternates_through_the_command_line(tmp_path, capsy
     assert "bf16/fp32" in table and "janet" in table and "1.0" in table
 
 
+def test_the_allocator_bench_alternates_both_arms_through_the_command_line(tmp_path, capsys):
+    from bench import allocator
+
+    out = tmp_path / "allocator.json"
+    argv = ["--models", "conv_same", "--pairs", "2", "--epochs", "2", "--train-size", "300"]
+    assert allocator.main(argv + ["--no-settle", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]["conv_same"]
+    for arm in ("glibc", "kept"):
+        assert len(rows[arm]) == 2
+        assert all(len(r["epoch_s"]) == 2 and r["steady_epoch_s"] > 0 for r in rows[arm])
+        assert all(r["page_faults"] > 0 and r["peak_rss_mb"] > 0 for r in rows[arm])
+    printed = capsys.readouterr().out.splitlines()
+    runs = [line.split()[1] for line in printed if line.startswith("  conv_same")]
+    assert runs == ["glibc", "kept", "kept", "glibc"]  # alternating, pair by pair
+    assert printed[-2].startswith("conv_same")
+
+
 def test_the_kernels_tables_time_every_batchnorm_layout_and_the_products(capsys, monkeypatch):
     from bench import kernels
 
