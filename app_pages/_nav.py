@@ -11,6 +11,12 @@ and also when it ends early with st.stop()); a page that writes new settings in 
 in the sidebar) calls `carry`, which draws them again. A stale link would reopen the old settings
 and undo the edit.
 
+Back pressed twice faster than the app answers (a slow server, an impatient class) met a race in
+Streamlit (1.67): its answer to the first Back pushed that page into the history again, after the
+second had already left it, so Forward had nowhere to go. HISTORY_GUARD, drawn with the menu,
+drops a push to another page that comes after a Back or Forward with no click or key press since:
+every page switch the user asks for starts with one, and Streamlit then only replaces entries.
+
 The placeholder lives in a thread-local: each session's script runs in a thread of its own, and a
 run sets it before the page and clears it after.
 """
@@ -28,6 +34,27 @@ QUERY = "_nav_query"  # session key: the settings the links carry
 # menu cannot import it itself (it needs torch, and Home's first picture must not wait for it).
 settings_now: Callable[[], dict[str, str] | None] | None = None
 _run = threading.local()
+# The style hides the empty element that holds the script: it would add a gap under the menu.
+HISTORY_GUARD = """<style>
+[data-testid="stElementContainer"]:has(#aecore-history-guard) { display: none; }
+</style>
+<script id="aecore-history-guard">
+(() => {
+  if (window.aecoreHistoryGuard) return;
+  window.aecoreHistoryGuard = true;
+  let sinceBack = false;  // a Back or Forward, and no click or key press since
+  addEventListener("popstate", () => { sinceBack = true; }, true);
+  for (const kind of ["pointerdown", "keydown"]) {
+    addEventListener(kind, () => { sinceBack = false; }, true);
+  }
+  const push = history.pushState.bind(history);
+  history.pushState = (state, title, url) => {
+    const path = url == null ? location.pathname : new URL(url, location.href).pathname;
+    if (sinceBack && path !== location.pathname) return;  // a stale answer: see _nav.py
+    return push(state, title, url);
+  };
+})();
+</script>"""
 
 
 def start(pages: Mapping[str, Sequence[StreamlitPage]]) -> None:
@@ -62,3 +89,4 @@ def _draw(query: Mapping[str, str]) -> None:
             st.caption(section)
             for page in pages:
                 st.page_link(page, query_params=_run.drawn)
+        st.html(HISTORY_GUARD, unsafe_allow_javascript=True)
