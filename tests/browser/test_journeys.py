@@ -136,9 +136,10 @@ def test_the_sidebar_walk_and_back_keep_the_configuration(page: Page, app_url, a
 
 def test_a_late_answer_to_a_back_keeps_the_forward_history(page: Page, app_url):
     """Streamlit answers a Back by pushing that page's URL when the browser has moved on by then
-    (a second Back pressed before the answer came): the forward history was lost in 3 walks of 9
-    above without `arrive`. app_pages/_nav.py's HISTORY_GUARD drops that push; here it is made
-    directly, as Streamlit's late answer makes it, so the check does not depend on timing."""
+    (a second Back pressed before the answer came): the walk above, with no `arrive` between
+    its Backs, lost the forward history in 3 runs of 9. app_pages/_nav.py's HISTORY_GUARD drops
+    that push; here the push is made directly, as Streamlit's late answer makes it, so the check
+    does not depend on timing."""
     query = "&".join(f"{k}={v}" for k, v in LINK.items())
     page.goto(f"{app_url}/train?{query}")
     wait_for_app(page)
