@@ -15,7 +15,8 @@ Back pressed twice faster than the app answers (a slow server, an impatient clas
 Streamlit (1.67): its answer to the first Back pushed that page into the history again, after the
 second had already left it, so Forward had nowhere to go. HISTORY_GUARD, drawn with the menu,
 drops a push to another page that comes after a Back or Forward with no click or key press since:
-every page switch the user asks for starts with one, and Streamlit then only replaces entries.
+every page switch the user asks for begins with one, and the URL updates that Streamlit owes a
+Back or Forward replace the entry rather than push one.
 
 The placeholder lives in a thread-local: each session's script runs in a thread of its own, and a
 run sets it before the page and clears it after.
