@@ -14,7 +14,7 @@ spread within each arm, not as a difference between them. Per run: the steady ep
 the first), the page faults of the whole process (loading and testing included) and its peak
 resident memory.
 
-    python -m bench.allocator                       # conv_same, unet, janet: about 7 min on 2 cores
+    python -m bench.allocator                       # conv_same, unet, janet: about 9 min on 2 cores
     python -m bench.allocator --models conv_same --pairs 1 --train-size 2000 --no-settle  # works?
 
 Written to bench/results/allocator.json.
