@@ -36,7 +36,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from aecore.config import TrainConfig
 from aecore.data import DATASETS, ImageDataset, to_float
-from aecore.gpu import to_model
+from aecore.evaluate import inference_batch
+from aecore.gpu import model_device, to_model
 from aecore.latent import evaluating
 from aecore.models import Autoencoder
 from aecore.plots import FONT
@@ -138,10 +139,12 @@ def split_test_set(
 
 
 def reconstruction_errors(
-    model: Autoencoder, images: torch.Tensor, batch: int = 1000
+    model: Autoencoder, images: torch.Tensor, batch: int | None = None
 ) -> np.ndarray:
     """Each image's mean squared error per pixel against its reconstruction, (N,) float64;
-    computed on the model's device, batch by batch, in eval mode."""
+    computed on the model's device, batch by batch (inference_batch's size unless given), in
+    eval mode."""
+    batch = batch or inference_batch(model, model_device(model))
     errors = []
     with evaluating(model):
         for chunk in images.split(batch):

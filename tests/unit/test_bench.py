@@ -123,6 +123,16 @@ def test_the_allocator_bench_alternates_both_arms_through_the_command_line(tmp_p
     assert printed[-2].startswith("conv_same")
 
 
+def test_the_evaluation_bench_times_both_batch_sizes(capsys):
+    from bench import evaluation
+
+    argv = ["--dataset", "digits", "--models", "conv_same", "janet", "--rounds", "1"]
+    assert evaluation.main(argv) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("conv_same", "128"), ("janet", "1000")]
+    assert all(float(r[2]) >= 0 and float(r[5]) >= 0 and float(r[-1]) > 0 for r in rows)
+
+
 def test_the_kernels_tables_time_every_batchnorm_layout_and_the_products(capsys, monkeypatch):
     from bench import kernels
 
