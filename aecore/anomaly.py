@@ -36,9 +36,9 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from aecore.config import TrainConfig
 from aecore.data import DATASETS, ImageDataset, to_float
-from aecore.evaluate import inference_batch
 from aecore.gpu import model_device, to_model
 from aecore.latent import evaluating
+from aecore.losses import inference_batch
 from aecore.models import Autoencoder
 from aecore.plots import FONT
 from aecore.presets import preset_config

@@ -35,7 +35,7 @@ from aecore.baselines import PCABasis, fit_pca, median_filter, pca_reconstruct
 from aecore.corruptions import corrupt, has_level
 from aecore.data import ImageDataset, to_float
 from aecore.gpu import model_device, to_model
-from aecore.losses import batch_terms, has_conv
+from aecore.losses import batch_terms, has_conv, inference_batch
 from aecore.metrics import mse, psnr, ssim
 from aecore.models import Autoencoder, needs_input_grad
 from aecore.quality import output_spread
@@ -48,14 +48,6 @@ BASELINE_CACHE_VERSION = 1
 BASELINE_CACHE_MAX_FILES = 2000  # the oldest files go first beyond this (each is ~0.5 KB)
 _FILTERS = ("noisy", "median3", "median5")
 PCA_CACHE_COMPONENTS = 1024  # kept on disk: every code size a TrainConfig allows
-# Images per forward pass when testing. On a CPU a conv model's feature maps for 1,000 images
-# (50 MB for conv_same) overflow the caches and come as fresh pages from the operating system at
-# each batch; at the training batch size they do not. Testing on MNIST's 10,000 images (2-core
-# CPU, python -m bench.evaluation): conv_same 1.06-1.25 s in batches of 128 against 1.45-1.83 s
-# in 1,000s, unet 1.77-1.82 against 2.64-2.96. MLPs take the same time either way, vae_conv (two
-# passes a batch) took 10% longer in 128s, and a GPU wants large batches (fewer launches).
-BATCH = 1000
-CPU_CONV_BATCH = 128
 
 # Caches are keyed by the dataset object's identity, not its name: tests (and AECORE_DATA_DIR
 # changes) can load two different "mnist"s. Each entry keeps its dataset alive, so no id is reused.
@@ -115,12 +107,6 @@ def _quality(prefix: str, x: torch.Tensor, clean: torch.Tensor) -> dict[str, flo
         f"test_psnr{prefix}": float(psnr(x, clean).mean()),
         f"test_ssim{prefix}": float(ssim(x, clean).mean()),
     }
-
-
-def inference_batch(model: Autoencoder, device: torch.device) -> int:
-    """Images per forward pass for testing `model` on `device` (see CPU_CONV_BATCH)."""
-    small = device.type == "cpu" and has_conv(model) and not model.variational
-    return CPU_CONV_BATCH if small else BATCH
 
 
 @torch.no_grad()

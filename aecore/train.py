@@ -23,7 +23,7 @@ from aecore.config import TrainConfig
 from aecore.corruptions import CORRUPTIONS, corrupt, corrupt_for_training
 from aecore.data import ImageDataset, load_dataset, select_classes, to_float
 from aecore.history import EpochStats
-from aecore.losses import batch_terms, has_conv
+from aecore.losses import batch_terms, has_conv, inference_batch
 from aecore.metrics import psnr
 from aecore.models import Autoencoder, build_model
 from aecore.watch import Watch, Watcher, attach
@@ -147,8 +147,10 @@ def _mean_terms(sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
     return {k: float(v) / count for k, v in sums.items()}
 
 
-def validate(model: Autoencoder, clean: torch.Tensor, cfg: TrainConfig, batch: int = 1000):
-    """Loss terms and PSNR on corrupted validation images, drawn with a fixed seed."""
+def validate(model: Autoencoder, clean: torch.Tensor, cfg: TrainConfig, batch: int | None = None):
+    """Loss terms and PSNR on corrupted validation images, drawn with a fixed seed; `batch`
+    images per pass (None: inference_batch's choice)."""
+    batch = batch or inference_batch(model, clean.device)
     model.eval()
     gen = torch.Generator(clean.device).manual_seed(cfg.seed + 1)
     noise = torch.Generator(clean.device).manual_seed(cfg.seed + 2)  # inside the loss (VAE)

@@ -1,13 +1,14 @@
-"""Testing a model on the whole test set: in batches of 1,000 against aecore's choice.
+"""Testing and validating a model: in batches of 1,000 images against aecore's choice.
 
-Every run in the app and on the command line ends with `aecore.evaluate.evaluate` on the test
-set; `inference_batch` picks the images per forward pass (128 for a conv model on a CPU, else
-1,000). This times evaluate() both ways on the same freshly built model, the two alternating
-round by round, after one untimed call that fills the baselines' cache (the median filters and
-PCA are the same either way). aecore is imported first, as the app and the command line import
-it, so OpenMP's threads wait as there (aecore/threads.py).
+Every run ends with `aecore.evaluate.evaluate` on the test set, and each of its epochs with
+`aecore.train.validate` on the validation images; `aecore.losses.inference_batch` picks the images
+per forward pass of both (128 for a conv model on a CPU, but 1,000 for a VAE or an MLP). This
+times both ways on the same freshly built model, alternating round by round, after one untimed
+test that fills the baselines' cache (the median filters and PCA are the same either way).
+aecore is imported first, as the app and the command line import it, so OpenMP's threads wait
+as there (aecore/threads.py).
 
-    python -m bench.evaluation                       # five models on MNIST, 3 rounds: about 1 min
+    python -m bench.evaluation                       # five models on MNIST, 3 rounds: about 2 min
     python -m bench.evaluation --dataset digits --models conv_same --rounds 1   # does it work?
 """
 
@@ -23,17 +24,28 @@ import torch
 
 # isort: on
 from aecore import evaluate as ev
+from aecore import losses
 from aecore.config import TrainConfig
 from aecore.data import load_dataset
-from aecore.train import init_model
+from aecore.train import _prepare, validate
 
 MODELS = ("conv_same", "conv_pool", "unet", "vae_conv", "janet")
 
 
-def seconds(model, ds, batch: int | None) -> float:
+def test_seconds(model, ds, batch: int | None) -> float:
     start = time.perf_counter()
     ev.evaluate(model, ds, "gaussian", 0.5, "mse", batch=batch)
     return time.perf_counter() - start
+
+
+def validate_seconds(model, val_x, cfg, batch: int | None) -> float:
+    start = time.perf_counter()
+    validate(model, val_x, cfg, batch)
+    return time.perf_counter() - start
+
+
+def _span(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,21 +56,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ds = load_dataset(args.dataset)
     cpu = torch.device("cpu")
-    print(f"{len(ds.test_images):,} {args.dataset} test images, {args.rounds} rounds, seconds:")
-    print(f"{'model':10s} {'batch':>5s} {'in 1,000s':>15s} {'chosen':>15s} {'ratio':>6s}")
+    print(f"{args.dataset}, {args.rounds} rounds, seconds (test set; validation images):")
+    print(
+        f"{'model':10s} {'batch':>5s} {'test 1,000s':>12s} {'chosen':>12s} {'ratio':>6s} "
+        f"{'val 1,000s':>12s} {'chosen':>12s} {'ratio':>6s}"
+    )
     for name in args.models:
         cfg = TrainConfig(dataset=args.dataset, model=name, latent=32, corruption="gaussian")
-        model = init_model(cfg, ds.shape, cpu)
+        model, _, val_x = _prepare(cfg, ds, cpu)  # as training holds it (channels-last)
         ev.evaluate(model, ds, "gaussian", 0.5, "mse")  # the baselines, cached for both
-        large, chosen = [], []
+        times: dict[str, list[float]] = {"test": [], "test_chosen": [], "val": [], "val_chosen": []}
         for _ in range(args.rounds):
-            large.append(seconds(model, ds, ev.BATCH))
-            chosen.append(seconds(model, ds, None))
-        ratio = statistics.median(chosen) / statistics.median(large)
+            times["test"].append(test_seconds(model, ds, losses.BATCH))
+            times["test_chosen"].append(test_seconds(model, ds, None))
+            times["val"].append(validate_seconds(model, val_x, cfg, losses.BATCH))
+            times["val_chosen"].append(validate_seconds(model, val_x, cfg, None))
+        medians = {k: statistics.median(v) for k, v in times.items()}
         print(
-            f"{name:10s} {ev.inference_batch(model, cpu):5d} "
-            f"{min(large):6.2f} - {max(large):6.2f} {min(chosen):6.2f} - {max(chosen):6.2f} "
-            f"{ratio:6.2f}",
+            f"{name:10s} {losses.inference_batch(model, cpu):5d} "
+            f"{_span(times['test']):>12s} {_span(times['test_chosen']):>12s} "
+            f"{medians['test_chosen'] / medians['test']:6.2f} "
+            f"{_span(times['val']):>12s} {_span(times['val_chosen']):>12s} "
+            f"{medians['val_chosen'] / medians['val']:6.2f}",
             flush=True,
         )
     return 0

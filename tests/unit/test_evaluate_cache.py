@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from aecore import evaluate as ev
+from aecore import losses
 from aecore.baselines import fit_pca
 from aecore.config import TrainConfig
 from aecore.data import load_dataset, to_float
@@ -100,13 +101,13 @@ def test_conv_models_test_in_training_sized_batches_on_a_cpu(digits):
     conv, mlp = model_for(digits, model="conv_same"), model_for(digits)
     vae = model_for(digits, model="vae_conv", loss="bce")
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert ev.inference_batch(conv, cpu) == ev.CPU_CONV_BATCH < ev.BATCH
-    assert ev.inference_batch(mlp, cpu) == ev.inference_batch(conv, cuda) == ev.BATCH
-    assert ev.inference_batch(vae, cpu) == ev.BATCH  # two passes a batch: large ones pay
+    assert losses.inference_batch(conv, cpu) == losses.CPU_CONV_BATCH < losses.BATCH
+    assert losses.inference_batch(mlp, cpu) == losses.inference_batch(conv, cuda) == losses.BATCH
+    assert losses.inference_batch(vae, cpu) == losses.BATCH  # two passes a batch: large ones pay
     # The batch size changes how fast, not what: the same metrics as in batches of 1,000.
     chosen = ev.evaluate(conv, digits, "gaussian", 0.3, "mse")
-    large = ev.evaluate(conv, digits, "gaussian", 0.3, "mse", batch=ev.BATCH)
-    assert len(digits.test_images) > ev.CPU_CONV_BATCH  # so the two did batch differently
+    large = ev.evaluate(conv, digits, "gaussian", 0.3, "mse", batch=losses.BATCH)
+    assert len(digits.test_images) > losses.CPU_CONV_BATCH  # so the two did batch differently
     for key, value in large.items():
         assert chosen[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 

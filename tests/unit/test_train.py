@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
+from aecore import losses
 from aecore.config import TrainConfig
-from aecore.train import TrainingDiverged, augment, split_indices, train
+from aecore.train import TrainingDiverged, augment, init_model, split_indices, train, validate
 
 TINY = dict(dataset="digits", model="dense", latent=16, corruption="gaussian", level=0.2)
 
@@ -123,3 +124,16 @@ def test_an_epoch_sees_each_image_once_in_shuffled_order_in_its_memory_format():
     order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
     assert [len(b) for b in seen] == [4] * (n // 4) + [2]
     assert torch.equal(torch.cat(seen), images[order])
+
+
+def test_validation_batches_change_the_speed_not_the_numbers():
+    """A conv model validates in batches of 128 on a CPU (losses.inference_batch): the same loss
+    and PSNR as in batches of 1,000."""
+    cfg = TrainConfig(dataset="digits", model="conv_same", corruption="gaussian", level=0.3)
+    model = init_model(cfg, (1, 8, 8), torch.device("cpu"))
+    clean = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert losses.inference_batch(model, clean.device) < len(clean) < losses.BATCH
+    chosen, large = validate(model, clean, cfg), validate(model, clean, cfg, losses.BATCH)
+    assert chosen.keys() == large.keys()
+    for key, value in large.items():
+        assert chosen[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
