@@ -32,15 +32,9 @@ from aecore.train import _prepare, validate
 MODELS = ("conv_same", "conv_pool", "unet", "vae_conv", "janet")
 
 
-def test_seconds(model, ds, batch: int | None) -> float:
+def _seconds(fn, *args, **kwargs) -> float:
     start = time.perf_counter()
-    ev.evaluate(model, ds, "gaussian", 0.5, "mse", batch=batch)
-    return time.perf_counter() - start
-
-
-def validate_seconds(model, val_x, cfg, batch: int | None) -> float:
-    start = time.perf_counter()
-    validate(model, val_x, cfg, batch)
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 
@@ -67,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         ev.evaluate(model, ds, "gaussian", 0.5, "mse")  # the baselines, cached for both
         times: dict[str, list[float]] = {"test": [], "test_chosen": [], "val": [], "val_chosen": []}
         for _ in range(args.rounds):
-            times["test"].append(test_seconds(model, ds, losses.BATCH))
-            times["test_chosen"].append(test_seconds(model, ds, None))
-            times["val"].append(validate_seconds(model, val_x, cfg, losses.BATCH))
-            times["val_chosen"].append(validate_seconds(model, val_x, cfg, None))
+            for batch, suffix in ((losses.BATCH, ""), (None, "_chosen")):
+                test = _seconds(ev.evaluate, model, ds, "gaussian", 0.5, "mse", batch=batch)
+                times["test" + suffix].append(test)
+                times["val" + suffix].append(_seconds(validate, model, val_x, cfg, batch))
         medians = {k: statistics.median(v) for k, v in times.items()}
         print(
             f"{name:10s} {losses.inference_batch(model, cpu):5d} "
