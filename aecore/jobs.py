@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from aecore import artifacts, classifier, cost, runcache, train
+from aecore import allocator, artifacts, classifier, cost, runcache, train
 from aecore.checkpoints import Checkpoint, CheckpointError, load_for, runs_dir
 from aecore.classifier import Classifier, ClassifierSpec
 from aecore.config import TrainConfig, epochs_text
@@ -530,6 +530,7 @@ class JobManager:
                 phases,
                 job.key,
             )
+            allocator.release()  # the run's freed memory, kept for its steps, goes back
 
     def _finish(self, job: Job, ckpt: Checkpoint | None, error: str | None) -> None:
         self._running.discard(job)  # caller holds the lock

@@ -67,8 +67,9 @@ def train_and_save(
         "hardware": hardware(),
         "train_seconds": seconds,
         "shape": list(ds.shape),
-        # How the step ran: a replayed CUDA graph, or eagerly and why (aecore.cudagraph).
-        "step": "cuda graph" if result.eager_reason is None else f"eager: {result.eager_reason}",
+        # How the step ran: a replayed CUDA graph, or eagerly and why (aecore.cudagraph's
+        # reasons each begin with "eager").
+        "step": result.eager_reason or "cuda graph",
     }
     path = folder / checkpoint_name(cfg)
     if should_stop():  # cancelled while it was being evaluated: still nothing is written

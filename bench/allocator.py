@@ -4,9 +4,11 @@ A training step frees its activations and allocates the same sizes again at the 
 serves a block over its mmap threshold (128 KB at first, raised to each large block freed, up to
 32 MB) with fresh pages from the operating system, and hands the free top of its heap back past
 its trim threshold (twice that): then every step faults its pages in again, each zeroed by the
-kernel. In a bare script a conv_same step took 7,500-11,000 page faults that way. The "kept" arm
-fixes both thresholds high through GLIBC_TUNABLES (as a user could, or a mallopt call at
-import), so freed blocks stay for the next step; "glibc" leaves malloc as it is.
+kernel. In a bare script a conv_same step took 7,500-11,000 page faults that way. aecore fixes
+both thresholds high when it is imported (aecore/allocator.py), so freed blocks stay for the next
+step: the "kept" arm. The "glibc" arm sets a glibc malloc tunable at its default value
+(`glibc.malloc.check=0`), which tells aecore that the user chose malloc's settings: it then sets
+none, and glibc's thresholds adapt as they do in any program.
 
 Each model trains through `python -m aecore train` in a fresh process (bench/product.py), the arms
 alternating pair after pair, so that a machine that changes speed between processes shows as
@@ -14,7 +16,7 @@ spread within each arm, not as a difference between them. Per run: the steady ep
 the first), the page faults of the whole process (loading and testing included) and its peak
 resident memory.
 
-    python -m bench.allocator                       # conv_same, unet, janet: about 9 min on 2 cores
+    python -m bench.allocator                       # conv_same, unet, janet: about 7 min on 2 cores
     python -m bench.allocator --models conv_same --pairs 1 --train-size 2000 --no-settle  # works?
 
 Written to bench/results/allocator.json.
@@ -31,14 +33,9 @@ from pathlib import Path
 
 from bench import product, speed
 
-MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit
-TRIM_THRESHOLD = 256 << 20  # above the largest step here (unet's)
 ARMS = {
-    "glibc": {},
-    "kept": {
-        "GLIBC_TUNABLES": f"glibc.malloc.mmap_threshold={MMAP_THRESHOLD}:"
-        f"glibc.malloc.trim_threshold={TRIM_THRESHOLD}"
-    },
+    "glibc": {"GLIBC_TUNABLES": "glibc.malloc.check=0"},  # the default: aecore keeps out
+    "kept": {},  # aecore's own thresholds (aecore.allocator.keep_freed_blocks)
 }
 MODELS = ("conv_same", "unet", "janet")
 
@@ -98,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", choices=[c.name for c in speed.CASES])
     parser.add_argument("--pairs", type=int, default=2, help="runs of each arm, alternating")
-    parser.add_argument("--epochs", type=int, default=2, help="the first is not counted")
+    parser.add_argument("--epochs", type=int, default=3, help="the first is not counted")
     parser.add_argument("--train-size", type=int, default=20_000)
     parser.add_argument("--out", default=None, help="JSON file (default bench/results/...)")
     parser.add_argument(

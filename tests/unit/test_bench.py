@@ -1,4 +1,4 @@
-"""The benchmarks: bench/speed.py in its quick mode, the product path, bench/threads.py."""
+"""The benchmarks, each in a run small enough for the suite: what they time, print and write."""
 
 import json
 import math
@@ -162,3 +162,26 @@ def test_the_kernels_tables_time_every_batchnorm_layout_and_the_products(capsys,
         fp32, bf16 = map(float, line.split()[-2:])
         assert fp32 > 0 and bf16 > 0
     assert float(products[3].split()[-1]) > 0
+
+
+def test_the_click_bench_times_the_default_configuration_cold_then_warm(
+    tmp_path, monkeypatch, capsys
+):
+    """bench/gpu_check.sh's third part, here on the CPU: the default config from submit to
+    results, trained twice (seeds the bundle lacks), in an empty runs folder of its own."""
+    from aecore import train
+    from bench import click
+
+    monkeypatch.setenv("AECORE_OFFLINE", "1")  # no MNIST: the default falls back to digits
+    monkeypatch.setenv("AECORE_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("AECORE_RUNS_DIR", str(tmp_path / "runs"))  # click.main replaces it
+    monkeypatch.setattr(train, "pick_device", train.pick_device)  # and --device patches this
+    out = tmp_path / "click.json"
+    assert click.main(["--device", "cpu", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and result["config"]["dataset"] == "digits"
+    for row in result["rows"].values():
+        assert not row["cached"] and row["click_to_results_s"] >= row["train_s"] > 0
+        assert row["step"].startswith("eager on cpu") and row["psnr"] > 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("cold: click to results") and "\nwarm: " in printed

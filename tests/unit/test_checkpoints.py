@@ -8,6 +8,7 @@ import torch
 
 from aecore.checkpoints import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from aecore.config import TrainConfig
+from aecore.cudagraph import capture_reason
 from aecore.runs import load_or_train, train_and_save
 
 CFG = TrainConfig(
@@ -30,6 +31,9 @@ def test_round_trip(saved):
     x = torch.rand(4, 1, 8, 8)
     assert torch.equal(loaded.model.reconstruct(x), ckpt.model.cpu().reconstruct(x))
     assert loaded.info["hardware"] and loaded.info["train_seconds"] > 0
+    # How the step ran, said once: "eager on cpu: ...", not "eager: eager on cpu: ...".
+    assert loaded.info["step"] == capture_reason(CFG, loaded.model, "cpu")
+    assert loaded.info["step"].startswith("eager on cpu")
     assert find_checkpoint(CFG, [out]) == out / os.path.basename(ckpt.info["path"])
 
 
