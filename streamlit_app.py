@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-import aecore  # noqa: F401  (before any page imports torch: it sets OpenMP's wait policy)
+import aecore  # (before any page imports torch: it sets OpenMP's wait policy)
 from aecore.gate import page_gate
 from app_pages import _nav
 
@@ -60,3 +60,6 @@ with page_gate():  # 2 page runs compute at once, so the server thread gets the 
         page.run()
     finally:
         _nav.stop()
+        # The heap keeps a training step's freed memory for the next step (aecore.allocator);
+        # a server hands back what a page run freed, so idle sessions hold none of it.
+        aecore.allocator.release()

@@ -10,21 +10,28 @@ line, two pairs, 2-core CPU): per steady epoch conv_same 4.65 -> 3.44 s and unet
 (JANet's 0.32 s unchanged), page faults per process 3.7 and 5.3 million -> 0.22 million, peak
 memory a little lower (README, "Why the trainer is faster").
 
-The price is memory the process keeps after a run; `release()` hands it back (the job manager
-calls it after each run). Elsewhere (macOS, Windows, musl) nothing changes. Malloc settings the
-user gave (MALLOC_*_ environment variables, glibc.malloc tunables) win: then aecore sets none.
+The price is free memory the process keeps. `release()` hands it back whenever no training runs
+in the process (a trim in the middle of a run would fault its next step's pages in again): the
+job manager calls it after each run, the app after each page run. Elsewhere (macOS, Windows,
+musl) nothing changes. Malloc settings the user gave (MALLOC_*_ environment variables,
+glibc.malloc tunables) win: then aecore sets none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import os
 import platform
+import threading
+from collections.abc import Iterator
 
 MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit: blocks below it come from the heap
-TRIM_THRESHOLD = 256 << 20  # above the memory one step frees (unet's, the largest measured)
+# Above the memory one step frees. glibc's own highest, 64 MB, kept unet's faults down in one
+# run of two (0.29 against 2.5 million; bench/allocator.py, 3 epochs), 256 MB in every run.
+TRIM_THRESHOLD = 256 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
@@ -57,8 +64,29 @@ def keep_freed_blocks() -> bool:
     )
 
 
-def release() -> None:
-    """Hand the heap's free memory back to the kernel (after a run; a no-op off glibc)."""
+_training = 0  # training runs in progress in this process
+_training_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def training() -> Iterator[None]:
+    """Mark a training run in progress: release() leaves the heap alone meanwhile."""
+    global _training
+    with _training_lock:
+        _training += 1
+    try:
+        yield
+    finally:
+        with _training_lock:
+            _training -= 1
+
+
+def release() -> bool:
+    """Hand the heap's free memory back to the kernel, unless a training run is in progress;
+    True when it did (never off glibc)."""
     libc = _libc()
-    if libc is not None:
+    with _training_lock:
+        if libc is None or _training:
+            return False
         libc.malloc_trim(0)
+        return True

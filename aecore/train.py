@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from aecore import cudagraph
+from aecore import allocator, cudagraph
 from aecore.config import TrainConfig
 from aecore.corruptions import CORRUPTIONS, corrupt, corrupt_for_training
 from aecore.data import ImageDataset, load_dataset, select_classes, to_float
@@ -169,6 +169,7 @@ def validate(model: Autoencoder, clean: torch.Tensor, cfg: TrainConfig, batch: i
     return terms
 
 
+@allocator.training()  # the heap keeps freed memory for the next step meanwhile
 def train(
     cfg: TrainConfig,
     on_epoch: Callable[[EpochStats], None] = lambda stats: None,

@@ -1,5 +1,5 @@
 """aecore.allocator: importing aecore keeps a step's freed blocks in malloc's heap (glibc), unless
-the user chose malloc's settings; the job manager hands the memory back after each run."""
+the user chose malloc's settings; the memory goes back after each run, never during one."""
 
 from __future__ import annotations
 
@@ -73,8 +73,24 @@ def test_what_counts_as_the_users_choice(environ, chosen):
     assert allocator.user_set(environ) is chosen
 
 
-def test_release_hands_memory_back_without_failing():
-    allocator.release()  # malloc_trim on glibc; nothing elsewhere
+def test_release_waits_while_a_run_trains():
+    assert allocator.release() is GLIBC  # malloc_trim on glibc; nothing elsewhere
+    with allocator.training():
+        with allocator.training():  # two runs at once, one of them ends
+            pass
+        assert allocator.release() is False  # the run's next step would fault its pages in
+    assert allocator.release() is GLIBC
+
+
+def test_training_is_marked_for_its_whole_run(monkeypatch):
+    from aecore import train
+    from aecore.config import TrainConfig
+
+    seen = []
+    monkeypatch.setattr(train, "_prepare", lambda *a: seen.append(allocator._training) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        train.train(TrainConfig(dataset="digits", model="dense", latent=2, epochs=1))
+    assert seen == [1] and allocator._training == 0  # marked, and unmarked after a failure
 
 
 def test_the_job_manager_releases_memory_after_each_run(monkeypatch, tmp_path):
