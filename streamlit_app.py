@@ -59,7 +59,8 @@ with page_gate():  # 2 page runs compute at once, so the server thread gets the 
     try:
         page.run()
     finally:
-        _nav.stop()
         # The heap keeps a training step's freed memory for the next step (aecore.allocator);
-        # a server hands back what a page run freed, so idle sessions hold none of it.
+        # a server hands back what a page run freed, so idle sessions hold none of it. First:
+        # _nav.stop() may end the run with a rerun.
         aecore.allocator.release()
+        _nav.stop()
