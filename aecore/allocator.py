@@ -5,10 +5,10 @@ glibc's malloc serves a block above its mmap threshold (128 KB at first, raised 
 block freed, up to 32 MB) with fresh pages from the kernel, and returns the free top of its heap
 past its trim threshold (twice that): then every step faults its pages in again, each one zeroed
 by the kernel. With both thresholds fixed high, freed blocks stay in the heap for the next step.
-`python -m bench.allocator` (3 epochs of 20,000 MNIST images through the command
-line, two pairs, 2-core CPU): per steady epoch conv_same 4.65 -> 3.44 s and unet 6.93 -> 5.14 s
-(JANet's 0.32 s unchanged), page faults per process 3.7 and 5.3 million -> 0.22 million, peak
-memory a little lower (README, "Why the trainer is faster").
+`python -m bench.allocator` (3 epochs of 20,000 MNIST images through the command line, two
+pairs, 2-core CPU): per steady epoch conv_same 4.65 -> 3.44 s and unet 6.93 -> 5.14 s (JANet's
+0.32 s unchanged), page faults per process 3.7 and 5.3 million -> 0.22 million, peak memory a
+little lower (README, "Why the trainer is faster").
 
 The price is free memory the process keeps. `release()` hands it back whenever no training runs
 in the process (a trim in the middle of a run would fault its next step's pages in again): the

@@ -364,11 +364,22 @@ class ClusterJobs:
         # Everyone's first live run before anyone's second: the scheduler serves higher first.
         priority = 1 - self._live_runs(leases[0]) if leases else 0
         future = client.submit(run_task, cfg, name, key=name, pure=False, priority=priority)
+        self._wait_until_known(name)
         job = ClusterJob(self, cfg, future)
         job._leases = leases
         self._jobs[job.key] = job
         future.add_done_callback(lambda _: self._ended(job))
         return self._subscribe(job, session)
+
+    def _wait_until_known(self, name: str, timeout: float = 2.0) -> None:
+        """Wait until the scheduler holds the task just submitted. client.submit sends it in the
+        background, a few milliseconds later: a second server asked for the same run meanwhile
+        would find no task, and start another run, taking the visitor's lease a second time."""
+        end = time.monotonic() + timeout
+        while self._task_state(name) in (None, "released", "forgotten"):
+            if time.monotonic() > end:
+                return  # the scheduler is slow: the run still starts, unseen a little longer
+            time.sleep(0.002)
 
     def _live_runs(self, semaphore: Any) -> int:
         """Live runs of the semaphore's visitor, this new one included."""

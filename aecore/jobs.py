@@ -530,7 +530,7 @@ class JobManager:
                 phases,
                 job.key,
             )
-            allocator.release()  # the run's freed memory, kept for its steps, goes back
+            allocator.release()  # the memory kept for its steps goes back, unless a run trains
 
     def _finish(self, job: Job, ckpt: Checkpoint | None, error: str | None) -> None:
         self._running.discard(job)  # caller holds the lock

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -200,6 +201,33 @@ def test_a_visitors_limit_holds_across_servers(cluster):
         wait_for(lambda: _can_submit(b, three, "student"), timeout=10)  # the lease came back
         assert b.cancel(three.key(), "s5") is True
         assert b.cancel(two.key(), "s3") is True
+    finally:
+        a.shutdown()
+        b.shutdown()
+
+
+def test_a_second_server_asked_at_once_joins_the_run(cluster, monkeypatch):
+    """client.submit sends the task to the scheduler a moment later (here 0.2 s); submit returns
+    only once the scheduler holds it, so another server asked for the same run right away joins
+    it, and the visitor's one lease is not taken twice (a race CI once lost)."""
+    a = ClusterJobs(cluster.scheduler_address, per_session=1)
+    b = ClusterJobs(cluster.scheduler_address, per_session=1)
+    try:
+        client = a._client()
+        send = client._send_to_scheduler
+
+        def late(msg: dict) -> None:
+            if msg.get("op") == "update-graph":
+                threading.Timer(0.2, send, (msg,)).start()
+            else:
+                send(msg)
+
+        monkeypatch.setattr(client, "_send_to_scheduler", late)
+        run = cfg(22, LONG_EPOCHS)
+        a.submit(run, "s1", "student")
+        assert b.submit(run, "s2", "student").key == run.key()  # joined, not refused
+        assert a.cancel(run.key(), "s1") is False  # b's session still waits
+        assert b.cancel(run.key(), "s2") is True
     finally:
         a.shutdown()
         b.shutdown()
