@@ -26,7 +26,7 @@ import functools
 import os
 import platform
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit: blocks below it come from the heap
 # Above the memory one step frees. glibc's own highest, 64 MB, kept unet's faults down in one
@@ -46,7 +46,7 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def user_set(environ: os._Environ | dict[str, str] = os.environ) -> bool:
+def user_set(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether the user chose malloc's settings (environment variables or glibc tunables)."""
     return any(k in environ for k in _USER_SETTINGS) or "glibc.malloc." in environ.get(
         "GLIBC_TUNABLES", ""

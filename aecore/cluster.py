@@ -90,6 +90,7 @@ VISITOR_SEMAPHORE = "aecore-visitor-{limit}-{visitor}"
 RESULT_S = 30.0  # the wait for a finished task's summary (a lost one is computed again)
 READ_S = 0.3  # a run's progress is read from the scheduler at most this often per server
 RETRY_S = 5.0  # after a failed connection, the next try waits this long (pages stay fast)
+NO_TASK = (None, "released", "forgotten")  # the scheduler's states of a run that is not live
 PAUSE_REFUSAL = (
     "Pausing and single steps are not available on the training cluster: the run may be on "
     "another machine, and a paused run would hold a worker that others wait for."
@@ -335,7 +336,7 @@ class ClusterJobs:
             return self._cached(cfg, ckpt, session)
         name = dask_key(cfg)
         leases = []
-        if self._task_state(name) in (None, "released", "forgotten"):  # a new run: limits apply
+        if self._task_state(name) in NO_TASK:  # a new run: limits apply
             check_budget(self._kind(cfg), cfg, self.budget_seconds)
             leases = self._take_leases(visitor)
         with self._lock:
@@ -376,7 +377,7 @@ class ClusterJobs:
         background, a few milliseconds later: a second server asked for the same run meanwhile
         would find no task, and start another run, taking the visitor's lease a second time."""
         end = time.monotonic() + timeout
-        while self._task_state(name) in (None, "released", "forgotten"):
+        while self._task_state(name) in NO_TASK:
             if time.monotonic() > end:
                 return  # the scheduler is slow: the run still starts, unseen a little longer
             time.sleep(0.002)
@@ -587,7 +588,7 @@ class ClusterJobs:
         try:
             for _ in range(10):  # the release travels on the client's batched stream
                 time.sleep(0.05)
-                if self._task_state(name) in (None, "released", "forgotten"):
+                if self._task_state(name) in NO_TASK:
                     Event(name + CANCEL, client=self._client()).set()
                     self._forget_channels(name)  # a run stopped before it started keeps them
                     return True
