@@ -16,6 +16,9 @@ from aecore.models.regularizers import needs_input_grad
 # against 1.86-1.93 s in 1,000s, unet 1.83-1.94 against 2.64-3.08; validating 2,000 images
 # 0.33-0.38 against 0.63-0.66 and 0.70-0.71 against 1.16-1.22. MLPs take the same time either
 # way, vae_conv (two passes a batch) took up to 10% longer in 128s, and a GPU wants large batches.
+# Since aecore keeps freed memory between batches (aecore.allocator) the gain is smaller and mixed
+# (session 12: testing conv_same 0.76x and unet 0.67x, validating conv_same 1.05x, conv_pool
+# 1.14-1.17x; README, "Performance").
 BATCH = 1000
 CPU_CONV_BATCH = 128
 
